@@ -1,0 +1,662 @@
+//! Immutable, validated network parameters: what the engine runs, shared by every stream.
+//!
+//! [`NetworkParams::compile`] checks a [`ModelSpec`] completely (names, shapes, integer ranges,
+//! zero-delay cycles) and lays it out for the engine (see [`crate::synapse`] for layouts).
+//! Every error names the layer or connection and says what was expected.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{check_range, invalid, Error, Result};
+use crate::fixed::{state_range, DECAY_ONE, MAX_WEIGHT_SHIFT};
+use crate::model::spec::{ConnectionSpec, LayerSpec, ModelSpec, NeuronKind, PoolMode, ResetMode, Tensor};
+use crate::neuron::{NeuronParams, Reset};
+use crate::synapse::{ConnKind, ConnParams, DenseWeights, Layout, Node};
+
+/// Largest delay in ticks (per connection plus per synapse).
+pub const MAX_DELAY: u32 = 65_535;
+/// Largest number of neurons in one layer (also bounds `(delay + 1) * neurons` of its ring).
+pub const MAX_LAYER_NEURONS: usize = 1 << 26;
+/// Largest number of accumulator entries of one layer's ring of delay slots.
+pub const MAX_RING_ENTRIES: usize = 1 << 28;
+
+/// A compiled layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerParams {
+    /// Name.
+    pub name: String,
+    /// Neuron model.
+    pub kind: NeuronKind,
+    /// User-visible shape.
+    pub shape: Vec<u32>,
+    /// Internal layout.
+    pub layout: Layout,
+    /// Neuron parameters.
+    pub neuron: NeuronParams,
+    /// Bias per neuron (internal order); empty when all zero.
+    pub bias: Vec<i32>,
+    /// Outgoing connections (indices into `NetworkParams::connections`).
+    pub outgoing: Vec<usize>,
+    /// Number of delay slots (largest incoming delay + 1).
+    pub ring_len: usize,
+}
+
+/// A compiled, validated network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkParams {
+    /// Model name.
+    pub name: String,
+    /// Tick length in microseconds.
+    pub tick_us: u64,
+    /// Input shape as declared.
+    pub input_shape: Vec<u32>,
+    /// Input layout (C-order).
+    pub input: Layout,
+    /// Index of the input field that selects the channel: true when the input is `(C, H, W)`.
+    pub input_uses_p: bool,
+    /// Connections leaving the input node.
+    pub input_outgoing: Vec<usize>,
+    /// Layers in processing order (a topological order of the zero-delay connections).
+    pub layers: Vec<LayerParams>,
+    /// Connections.
+    pub connections: Vec<ConnParams>,
+    /// Index of the output layer.
+    pub output: usize,
+    /// The spec it was compiled from (kept for saving and for introspection).
+    pub spec: ModelSpec,
+}
+
+fn shape_layout(what: &str, shape: &[u32], hwc: bool) -> Result<Layout> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let (c, h, w) = match dims.as_slice() {
+        [n] => (1, 1, *n),
+        [h, w] if !hwc => (1, *h, *w),
+        [c, h, w] => (*c, *h, *w),
+        _ => {
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: if hwc { "(N,) or (C, H, W)".into() } else { "(N,), (H, W) or (C, H, W)".into() },
+                found: format!("{shape:?}"),
+            })
+        }
+    };
+    if c == 0 || h == 0 || w == 0 || c.saturating_mul(h).saturating_mul(w) > MAX_LAYER_NEURONS {
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: format!("non-empty, at most {MAX_LAYER_NEURONS} neurons"),
+            found: format!("{shape:?}"),
+        });
+    }
+    Ok(Layout { c, h, w, hwc })
+}
+
+fn shape_err(what: &str, expected: impl ToString, found: impl ToString) -> Error {
+    Error::Shape { what: what.into(), expected: expected.to_string(), found: found.to_string() }
+}
+
+fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
+    let name = l.name.as_str();
+    let layout = shape_layout(&format!("layer {name:?} shape"), &l.shape, true)?;
+    check_range(name, "state_bits", l.state_bits as i64, 2, 32)?;
+    let (lo, hi) = state_range(l.state_bits);
+    use NeuronKind::*;
+    let (spiking, has_current, leaky) = match l.neuron {
+        IF => (true, false, false),
+        LIF => (true, false, true),
+        CubaLIF => (true, true, true),
+        LI => (false, false, true),
+        CubaLI => (false, true, true),
+        Integrator => (false, false, false),
+    };
+    let decay_mem = match (leaky, l.decay_mem) {
+        (true, Some(d)) => d,
+        (true, None) => return Err(invalid(name, format!("{:?} needs decay_mem (Q0.16, 0..=65536)", l.neuron))),
+        (false, None) => DECAY_ONE,
+        (false, Some(d)) if d == DECAY_ONE => d,
+        (false, Some(_)) => {
+            return Err(invalid(name, format!("{:?} has no leak; decay_mem must be absent or 65536", l.neuron)))
+        }
+    };
+    check_range(name, "decay_mem", decay_mem as i64, 0, DECAY_ONE as i64)?;
+    let decay_syn = match (has_current, l.decay_syn) {
+        (true, Some(d)) => d,
+        (true, None) => return Err(invalid(name, format!("{:?} needs decay_syn (Q0.16, 0..=65536)", l.neuron))),
+        (false, None) => DECAY_ONE,
+        (false, Some(_)) => return Err(invalid(name, format!("{:?} has no synaptic current; remove decay_syn", l.neuron))),
+    };
+    check_range(name, "decay_syn", decay_syn as i64, 0, DECAY_ONE as i64)?;
+    check_range(name, "adapt_decay", l.adapt_decay as i64, 0, DECAY_ONE as i64)?;
+    let threshold = match (spiking, l.threshold) {
+        (true, Some(t)) => {
+            check_range(name, "threshold", t, 1, hi)?;
+            t as i32
+        }
+        (true, None) => return Err(invalid(name, format!("{:?} needs a threshold", l.neuron))),
+        (false, None) => 0,
+        (false, Some(_)) => return Err(invalid(name, format!("{:?} does not spike; remove threshold", l.neuron))),
+    };
+    if !spiking && (l.refractory != 0 || l.adapt_increment != 0 || l.v_reset != 0) {
+        return Err(invalid(
+            name,
+            format!("{:?} does not spike; refractory, adapt_increment and v_reset must be 0", l.neuron),
+        ));
+    }
+    check_range(name, "adapt_increment", l.adapt_increment, 0, hi)?;
+    check_range(name, "v_reset", l.v_reset, lo, threshold as i64 - 1)?;
+    if l.reset == ResetMode::Subtract && l.v_reset != 0 {
+        return Err(invalid(name, "v_reset is only used with reset = zero"));
+    }
+    let reset = match l.reset {
+        ResetMode::Subtract => Reset::Subtract,
+        ResetMode::Zero => Reset::ToValue(l.v_reset as i32),
+    };
+    let bias = match &l.bias {
+        None => Vec::new(),
+        Some(t) => {
+            let what = format!("layer {name:?} bias");
+            let vals = t.to_i64(&what)?;
+            for &b in &vals {
+                check_range(name, "bias", b, lo, hi)?;
+            }
+            let n = layout.len();
+            let full: Vec<i64> = if vals.len() == 1 {
+                vec![vals[0]; n]
+            } else if vals.len() == n {
+                vals
+            } else {
+                return Err(shape_err(&what, format!("1 or {n} values (the layer's shape)"), vals.len()));
+            };
+            if full.iter().all(|&b| b == 0) {
+                Vec::new()
+            } else {
+                let mut out = vec![0i32; n];
+                for (logical, &b) in full.iter().enumerate() {
+                    out[layout.from_logical(logical)] = b as i32;
+                }
+                out
+            }
+        }
+    };
+    let neuron = NeuronParams {
+        spiking,
+        has_current,
+        decay_mem,
+        decay_syn,
+        threshold,
+        reset,
+        refractory: l.refractory,
+        adapt_increment: l.adapt_increment as i32,
+        adapt_decay: l.adapt_decay,
+        lo,
+        hi,
+    };
+    Ok((layout, neuron, bias))
+}
+
+fn weight_range(name: &str, bits: u32) -> Result<(i64, i64)> {
+    match bits {
+        4 | 8 | 16 => Ok(state_range(bits)),
+        _ => Err(Error::ParameterOverflow {
+            layer: name.into(),
+            parameter: "weight_bits".into(),
+            value: format!("{bits}"),
+            range: "4, 8 or 16".into(),
+        }),
+    }
+}
+
+fn check_weights(name: &str, w: &[i64], lo: i64, hi: i64) -> Result<()> {
+    if let Some((k, &x)) = w.iter().enumerate().find(|(_, &x)| x < lo || x > hi) {
+        return Err(Error::ParameterOverflow {
+            layer: name.into(),
+            parameter: format!("weight element {k}"),
+            value: format!("{x}"),
+            range: format!("{lo}..={hi}"),
+        });
+    }
+    Ok(())
+}
+
+fn tensor_shape(t: &Tensor, what: &str, expected: &[usize]) -> Result<Vec<i64>> {
+    let found: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+    if found != expected {
+        return Err(shape_err(what, format!("{expected:?}"), format!("{found:?}")));
+    }
+    t.to_i64(what)
+}
+
+impl NetworkParams {
+    /// Checks `spec` and compiles it.
+    pub fn compile(spec: &ModelSpec) -> Result<NetworkParams> {
+        if spec.tick_us == 0 {
+            return Err(Error::ParameterOverflow {
+                layer: "model".into(),
+                parameter: "tick_us".into(),
+                value: "0".into(),
+                range: "at least 1".into(),
+            });
+        }
+        let input = shape_layout("input_shape", &spec.input_shape, false)?;
+        if spec.layers.is_empty() {
+            return Err(invalid("", "the model has no layers"));
+        }
+        // Names.
+        let mut names: Vec<&str> = Vec::new();
+        for l in &spec.layers {
+            if l.name.is_empty() || l.name == "input" || names.contains(&l.name.as_str()) {
+                return Err(invalid(&l.name, "layer names must be unique, non-empty and not \"input\""));
+            }
+            names.push(&l.name);
+        }
+        let find = |n: &str| names.iter().position(|&x| x == n);
+        let mut conn_names: Vec<&str> = Vec::new();
+        for c in &spec.connections {
+            if c.name().is_empty() || conn_names.contains(&c.name()) {
+                return Err(invalid(c.name(), "connection names must be unique and non-empty"));
+            }
+            conn_names.push(c.name());
+        }
+
+        let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>)> = Vec::new();
+        for l in &spec.layers {
+            compiled.push(compile_layer(l)?);
+        }
+
+        // Connections, against the spec's layer order (re-indexed after sorting).
+        let mut conns: Vec<ConnParams> = Vec::new();
+        let mut min_delay: Vec<u64> = Vec::new();
+        for c in &spec.connections {
+            let name = c.name();
+            let source = if c.source() == "input" {
+                Node::Input
+            } else {
+                Node::Layer(find(c.source()).ok_or_else(|| {
+                    invalid(name, format!("source {:?} is neither \"input\" nor a layer", c.source()))
+                })?)
+            };
+            let target = find(c.target())
+                .ok_or_else(|| invalid(name, format!("target {:?} is not a layer", c.target())))?;
+            let src = match source {
+                Node::Input => input,
+                Node::Layer(i) => compiled[i].0,
+            };
+            let dst = compiled[target].0;
+            let (cp, md) = compile_connection(c, source, src, target, dst)?;
+            conns.push(cp);
+            min_delay.push(md);
+        }
+
+        // Processing order: topological over zero-delay edges (Kahn, stable by spec order).
+        let n = spec.layers.len();
+        let mut indeg = vec![0usize; n];
+        for (c, &md) in conns.iter().zip(&min_delay) {
+            if let (Node::Layer(_), 0) = (c.source, md) {
+                indeg[c.target] += 1;
+            }
+        }
+        let mut order: Vec<usize> = Vec::new();
+        let mut done = vec![false; n];
+        while order.len() < n {
+            let Some(next) = (0..n).find(|&i| !done[i] && indeg[i] == 0) else {
+                let stuck: Vec<&str> = conns
+                    .iter()
+                    .zip(&min_delay)
+                    .filter(|(c, &md)| md == 0 && matches!(c.source, Node::Layer(s) if !done[s]) && !done[c.target])
+                    .map(|(c, _)| c.name.as_str())
+                    .collect();
+                return Err(invalid(
+                    "",
+                    format!(
+                        "the connections {stuck:?} form a loop with no delay; a recurrent connection needs delay >= 1 tick"
+                    ),
+                ));
+            };
+            done[next] = true;
+            order.push(next);
+            for (c, &md) in conns.iter().zip(&min_delay) {
+                if md == 0 && c.source == Node::Layer(next) {
+                    indeg[c.target] -= 1;
+                }
+            }
+        }
+        let mut rank = vec![0usize; n];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i] = r;
+        }
+        for c in conns.iter_mut() {
+            if let Node::Layer(s) = c.source {
+                c.source = Node::Layer(rank[s]);
+            }
+            c.target = rank[c.target];
+        }
+
+        let mut layers: Vec<LayerParams> = Vec::new();
+        for &i in &order {
+            let (layout, neuron, bias) = compiled[i].clone();
+            let l = &spec.layers[i];
+            layers.push(LayerParams {
+                name: l.name.clone(),
+                kind: l.neuron,
+                shape: l.shape.clone(),
+                layout,
+                neuron,
+                bias,
+                outgoing: Vec::new(),
+                ring_len: 1,
+            });
+        }
+        let mut input_outgoing = Vec::new();
+        for (k, c) in conns.iter().enumerate() {
+            match c.source {
+                Node::Input => input_outgoing.push(k),
+                Node::Layer(s) => layers[s].outgoing.push(k),
+            }
+            let max_d = c.delay as u64
+                + match &c.kind {
+                    ConnKind::Sparse { delays, .. } => delays.iter().copied().max().unwrap_or(0) as u64,
+                    _ => 0,
+                };
+            let l = &mut layers[c.target];
+            l.ring_len = l.ring_len.max(max_d as usize + 1);
+            if l.ring_len.saturating_mul(l.layout.len()) > MAX_RING_ENTRIES {
+                return Err(invalid(
+                    &c.name,
+                    format!(
+                        "delay {max_d} on layer {:?} of {} neurons needs more than {MAX_RING_ENTRIES} accumulator entries",
+                        l.name,
+                        l.layout.len()
+                    ),
+                ));
+            }
+        }
+        let output = match &spec.output {
+            None => rank[n - 1],
+            Some(o) => rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?],
+        };
+        Ok(NetworkParams {
+            name: spec.name.clone(),
+            tick_us: spec.tick_us,
+            input_shape: spec.input_shape.clone(),
+            input,
+            input_uses_p: spec.input_shape.len() == 3,
+            input_outgoing,
+            layers,
+            connections: conns,
+            output,
+            spec: spec.clone(),
+        })
+    }
+
+    /// Index of the layer called `name`.
+    pub fn layer_index(&self, name: &str) -> Result<usize> {
+        self.layers.iter().position(|l| l.name == name).ok_or_else(|| Error::UnknownName {
+            kind: "layer",
+            name: name.into(),
+            known: self.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Total number of synapses (weights), for reports.
+    pub fn synapse_count(&self) -> u64 {
+        self.connections
+            .iter()
+            .map(|c| match &c.kind {
+                ConnKind::Dense { n_out, .. } => (*n_out * c.src.len()) as u64,
+                ConnKind::Conv { kernel, .. } => kernel.len() as u64,
+                ConnKind::Pool { .. } => c.dst.len() as u64,
+                ConnKind::Sparse { targets, .. } => targets.len() as u64,
+            })
+            .sum()
+    }
+}
+
+/// Output size of a convolution or pooling along one axis, if the window fits.
+fn out_len(n: usize, k: usize, s: usize, p: usize) -> Option<usize> {
+    if s == 0 || k == 0 || n + 2 * p < k {
+        return None;
+    }
+    Some((n + 2 * p - k) / s + 1)
+}
+
+/// Largest |contribution| one spike may add to one neuron (keeps the i32 partial sums exact).
+pub const MAX_CONTRIBUTION: u64 = 1 << 30;
+
+fn compile_connection(
+    c: &ConnectionSpec,
+    source: Node,
+    src: Layout,
+    target: usize,
+    dst: Layout,
+) -> Result<(ConnParams, u64)> {
+    let (cp, md) = compile_connection_inner(c, source, src, target, dst)?;
+    let worst = match &cp.kind {
+        ConnKind::Sparse { weights, delays, .. } if !delays.is_empty() => {
+            weights.iter().map(|w| w.unsigned_abs() as u64).max().unwrap_or(0)
+        }
+        _ => cp.max_abs,
+    };
+    if worst > MAX_CONTRIBUTION {
+        return Err(Error::ParameterOverflow {
+            layer: cp.name.clone(),
+            parameter: "weight << shift (summed over one source row for sparse)".into(),
+            value: format!("{worst}"),
+            range: format!("at most {MAX_CONTRIBUTION} in magnitude"),
+        });
+    }
+    Ok((cp, md))
+}
+
+fn compile_connection_inner(
+    c: &ConnectionSpec,
+    source: Node,
+    src: Layout,
+    target: usize,
+    dst: Layout,
+) -> Result<(ConnParams, u64)> {
+    let name = c.name();
+    let check_delay = |d: u32| check_range(name, "delay", d as i64, 0, MAX_DELAY as i64);
+    let check_shift = |s: u32| check_range(name, "shift", s as i64, 0, MAX_WEIGHT_SHIFT as i64);
+    let mk = |delay: u32, shift: u32, max_abs: u64, kind: ConnKind| ConnParams {
+        name: name.into(),
+        source,
+        src,
+        target,
+        dst,
+        delay,
+        shift,
+        max_abs,
+        kind,
+    };
+    match c {
+        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, .. } => {
+            check_delay(*delay)?;
+            check_shift(*shift)?;
+            let (lo, hi) = weight_range(name, *weight_bits)?;
+            let (n_in, n_out) = (src.len(), dst.len());
+            let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[n_out, n_in])?;
+            check_weights(name, &w, lo, hi)?;
+            if let Some(dl) = delays {
+                // Per-synapse delays: compiled as sparse rows (a dense matrix of rings).
+                let d = tensor_shape(dl, &format!("connection {name:?} delays"), &[n_out, n_in])?;
+                let mut indptr = vec![0u32; n_in + 1];
+                let mut targets = Vec::new();
+                let mut weights = Vec::new();
+                let mut extra = Vec::new();
+                for s_int in 0..n_in {
+                    let s_log = src.to_logical(s_int);
+                    for t_int in 0..n_out {
+                        let t_log = dst.to_logical(t_int);
+                        let k = t_log * n_in + s_log;
+                        check_range(name, "delays", d[k], 0, (MAX_DELAY - *delay) as i64)?;
+                        if w[k] != 0 {
+                            targets.push(t_int as u32);
+                            weights.push((w[k] as i32) << shift);
+                            extra.push(d[k] as u32);
+                        }
+                    }
+                    indptr[s_int + 1] = targets.len() as u32;
+                }
+                let min_extra = extra.iter().copied().min().unwrap_or(0);
+                return Ok((
+                    mk(*delay, *shift, 0, ConnKind::Sparse { indptr, targets, weights, delays: extra }),
+                    *delay as u64 + min_extra as u64,
+                ));
+            }
+            let max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
+            let mut rows = vec![0i64; n_in * n_out];
+            for s_int in 0..n_in {
+                let s_log = src.to_logical(s_int);
+                for t_int in 0..n_out {
+                    rows[s_int * n_out + t_int] = w[dst.to_logical(t_int) * n_in + s_log];
+                }
+            }
+            let weights = if *weight_bits == 16 {
+                DenseWeights::I16(rows.iter().map(|&x| x as i16).collect())
+            } else {
+                DenseWeights::I8(rows.iter().map(|&x| x as i8).collect())
+            };
+            Ok((mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }), *delay as u64))
+        }
+        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
+            check_delay(*delay)?;
+            check_shift(*shift)?;
+            let (lo, hi) = weight_range(name, *weight_bits)?;
+            let [sh, sw] = stride.unwrap_or([1, 1]).map(|x| x as usize);
+            let [ph, pw] = padding.unwrap_or([0, 0]).map(|x| x as usize);
+            let ws = &weight.shape;
+            if ws.len() != 4 {
+                return Err(shape_err(&format!("connection {name:?} weight"), "[C_out, C_in, kh, kw]", format!("{ws:?}")));
+            }
+            let (c_out, c_in, kh, kw) = (ws[0] as usize, ws[1] as usize, ws[2] as usize, ws[3] as usize);
+            let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[c_out, c_in, kh, kw])?;
+            check_weights(name, &w, lo, hi)?;
+            if c_in != src.c {
+                return Err(shape_err(&format!("connection {name:?} in_channels"), src.c, c_in));
+            }
+            let (oh, ow) = match (out_len(src.h, kh, sh, ph), out_len(src.w, kw, sw, pw)) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(invalid(
+                        name,
+                        format!("kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph}x{pw} do not fit a {}x{} input", src.h, src.w),
+                    ))
+                }
+            };
+            if (dst.c, dst.h, dst.w) != (c_out, oh, ow) || !dst.hwc || dst.len() != c_out * oh * ow {
+                return Err(shape_err(
+                    &format!("connection {name:?} target layer"),
+                    format!("({c_out}, {oh}, {ow})"),
+                    format!("({}, {}, {})", dst.c, dst.h, dst.w),
+                ));
+            }
+            let mut kernel = vec![0i32; c_in * kh * kw * c_out];
+            for o in 0..c_out {
+                for i in 0..c_in {
+                    for y in 0..kh {
+                        for x in 0..kw {
+                            kernel[((i * kh + y) * kw + x) * c_out + o] =
+                                (w[((o * c_in + i) * kh + y) * kw + x] as i32) << shift;
+                        }
+                    }
+                }
+            }
+            let max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
+            Ok((mk(*delay, *shift, max_abs, ConnKind::Conv { kernel, kh, kw, sh, sw, ph, pw, c_out }), *delay as u64))
+        }
+        ConnectionSpec::Pool2d { mode, kernel, stride, padding, weight, delay, .. } => {
+            check_delay(*delay)?;
+            let [kh, kw] = kernel.map(|x| x as usize);
+            let [sh, sw] = stride.unwrap_or(*kernel).map(|x| x as usize);
+            let [ph, pw] = padding.unwrap_or([0, 0]).map(|x| x as usize);
+            check_range(name, "weight", *weight, -(1 << 24), 1 << 24)?;
+            let eff = match mode {
+                PoolMode::Sum => *weight,
+                PoolMode::Avg => {
+                    let area = (kh * kw).max(1) as i64;
+                    // round half away from zero
+                    let q = (weight.abs() * 2 + area) / (2 * area);
+                    let q = if *weight < 0 { -q } else { q };
+                    if q == 0 && *weight != 0 {
+                        return Err(invalid(
+                            name,
+                            format!("avg pooling weight {weight} divided by the window area {area} rounds to 0"),
+                        ));
+                    }
+                    q
+                }
+            };
+            let (oh, ow) = match (out_len(src.h, kh, sh, ph), out_len(src.w, kw, sw, pw)) {
+                (Some(a), Some(b)) => (a, b),
+                _ => return Err(invalid(name, format!("window {kh}x{kw} does not fit a {}x{} input", src.h, src.w))),
+            };
+            if (dst.c, dst.h, dst.w) != (src.c, oh, ow) {
+                return Err(shape_err(
+                    &format!("connection {name:?} target layer"),
+                    format!("({}, {oh}, {ow})", src.c),
+                    format!("({}, {}, {})", dst.c, dst.h, dst.w),
+                ));
+            }
+            Ok((
+                mk(*delay, 0, eff.unsigned_abs(), ConnKind::Pool { weight: eff as i32, kh, kw, sh, sw, ph, pw }),
+                *delay as u64,
+            ))
+        }
+        ConnectionSpec::Sparse { indptr, indices, weights, delays, shift, delay, weight_bits, .. } => {
+            check_delay(*delay)?;
+            check_shift(*shift)?;
+            let (lo, hi) = weight_range(name, *weight_bits)?;
+            let (n_in, n_out) = (src.len(), dst.len());
+            let ip = tensor_shape(indptr, &format!("connection {name:?} indptr"), &[n_in + 1])?;
+            let nnz = indices.numel() as usize;
+            let idx = tensor_shape(indices, &format!("connection {name:?} indices"), &[nnz])?;
+            let w = tensor_shape(weights, &format!("connection {name:?} weights"), &[nnz])?;
+            check_weights(name, &w, lo, hi)?;
+            let d = match delays {
+                Some(t) => tensor_shape(t, &format!("connection {name:?} delays"), &[nnz])?,
+                None => Vec::new(),
+            };
+            if ip[0] != 0 || ip[n_in] != nnz as i64 || ip.windows(2).any(|p| p[1] < p[0]) {
+                return Err(invalid(name, format!("indptr must start at 0, never decrease and end at nnz = {nnz}")));
+            }
+            for (k, &t) in idx.iter().enumerate() {
+                if t < 0 || t as usize >= n_out {
+                    return Err(invalid(name, format!("indices[{k}] = {t} is outside the target layer (size {n_out})")));
+                }
+            }
+            for &x in &d {
+                check_range(name, "delays", x, 0, (MAX_DELAY - *delay) as i64)?;
+            }
+            // Rows re-ordered to source internal indices, targets to target internal indices.
+            let mut new_ptr = vec![0u32; n_in + 1];
+            let mut targets = Vec::with_capacity(nnz);
+            let mut wts = Vec::with_capacity(nnz);
+            let mut extra = Vec::with_capacity(d.len());
+            let mut max_abs = 0u64;
+            for s_int in 0..n_in {
+                let s_log = src.to_logical(s_int);
+                let (k0, k1) = (ip[s_log] as usize, ip[s_log + 1] as usize);
+                let mut row_abs = 0u64;
+                for k in k0..k1 {
+                    targets.push(dst.from_logical(idx[k] as usize) as u32);
+                    wts.push((w[k] as i32) << shift);
+                    row_abs += (w[k].unsigned_abs()) << shift;
+                    if !d.is_empty() {
+                        extra.push(d[k] as u32);
+                    }
+                }
+                max_abs = max_abs.max(row_abs);
+                new_ptr[s_int + 1] = targets.len() as u32;
+            }
+            if extra.iter().all(|&x| x == 0) {
+                extra.clear();
+            }
+            let min_extra = extra.iter().copied().min().unwrap_or(0);
+            Ok((
+                mk(*delay, *shift, max_abs, ConnKind::Sparse { indptr: new_ptr, targets, weights: wts, delays: extra }),
+                *delay as u64 + min_extra as u64,
+            ))
+        }
+    }
+}

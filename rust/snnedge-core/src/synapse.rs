@@ -1,0 +1,443 @@
+//! Connections in compiled form, and the accumulation slots they write into.
+//!
+//! **Layouts.** The input node keeps the C-order layout of its shape. A neuron layer of shape
+//! `(C, H, W)` stores its neurons position-major (`(y * W + x) * C + c`, "HWC"), and a layer of
+//! shape `(N,)` is `(1, 1, N)`. Position-major makes a convolution's output channels for one
+//! position contiguous (one short vector add per covered position) and lets the engine track
+//! activity per position (a *group* of `C` neurons) instead of per neuron. Every connection is
+//! compiled against these internal indices; indices that users see (weights, outputs, state)
+//! stay C-order and are translated at compile time and at the output.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// A node's geometry and index layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Channels.
+    pub c: usize,
+    /// Rows.
+    pub h: usize,
+    /// Columns.
+    pub w: usize,
+    /// `true` for position-major (neuron layers), `false` for C-order (the input node).
+    pub hwc: bool,
+}
+
+impl Layout {
+    /// Number of neurons.
+    pub fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// Whether the layout is empty (never, after validation).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of groups (positions for HWC layouts; one group per neuron otherwise).
+    pub fn groups(&self) -> usize {
+        if self.hwc {
+            self.h * self.w
+        } else {
+            self.len()
+        }
+    }
+
+    /// Neurons per group.
+    pub fn group_size(&self) -> usize {
+        if self.hwc {
+            self.c
+        } else {
+            1
+        }
+    }
+
+    /// `(c, y, x)` of an internal index.
+    #[inline(always)]
+    pub fn coord(&self, idx: usize) -> (usize, usize, usize) {
+        if self.hwc {
+            let pos = idx / self.c;
+            (idx % self.c, pos / self.w, pos % self.w)
+        } else {
+            let hw = self.h * self.w;
+            (idx / hw, (idx % hw) / self.w, idx % self.w)
+        }
+    }
+
+    /// Internal index of `(c, y, x)`.
+    #[inline(always)]
+    pub fn index(&self, c: usize, y: usize, x: usize) -> usize {
+        if self.hwc {
+            (y * self.w + x) * self.c + c
+        } else {
+            (c * self.h + y) * self.w + x
+        }
+    }
+
+    /// Internal index of a C-order (user-visible) index.
+    #[inline]
+    pub fn from_logical(&self, logical: usize) -> usize {
+        let hw = self.h * self.w;
+        let (c, y, x) = (logical / hw, (logical % hw) / self.w, logical % self.w);
+        self.index(c, y, x)
+    }
+
+    /// C-order (user-visible) index of an internal index.
+    #[inline]
+    pub fn to_logical(&self, idx: usize) -> usize {
+        let (c, y, x) = self.coord(idx);
+        (c * self.h + y) * self.w + x
+    }
+}
+
+/// Integer weights of a dense connection, rows by source internal index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DenseWeights {
+    /// 4- or 8-bit weights.
+    I8(Vec<i8>),
+    /// 16-bit weights.
+    I16(Vec<i16>),
+}
+
+/// What a connection does with one source spike.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnKind {
+    /// Adds row `src` (`n_out` weights, shifted) to every target neuron.
+    Dense {
+        /// `[n_src][n_out]` by internal indices.
+        weights: DenseWeights,
+        /// Target size.
+        n_out: usize,
+    },
+    /// Adds a kernel column to every output position whose window covers the source pixel.
+    Conv {
+        /// `[c_in][kh][kw][c_out]`, already shifted.
+        kernel: Vec<i32>,
+        /// Kernel rows, columns.
+        kh: usize,
+        /// Kernel columns.
+        kw: usize,
+        /// Strides.
+        sh: usize,
+        /// Column stride.
+        sw: usize,
+        /// Padding.
+        ph: usize,
+        /// Column padding.
+        pw: usize,
+        /// Output channels.
+        c_out: usize,
+    },
+    /// Adds `weight` to the same channel of every output window covering the source pixel.
+    Pool {
+        /// Contribution of one spike.
+        weight: i32,
+        /// Window rows.
+        kh: usize,
+        /// Window columns.
+        kw: usize,
+        /// Row stride.
+        sh: usize,
+        /// Column stride.
+        sw: usize,
+        /// Row padding.
+        ph: usize,
+        /// Column padding.
+        pw: usize,
+    },
+    /// Explicit synapses; row `src` lists (target internal index, shifted weight, extra delay).
+    Sparse {
+        /// `[n_src + 1]`.
+        indptr: Vec<u32>,
+        /// Target internal indices.
+        targets: Vec<u32>,
+        /// Shifted weights.
+        weights: Vec<i32>,
+        /// Extra delays (ticks); empty when every extra delay is 0.
+        delays: Vec<u32>,
+    },
+}
+
+/// Where a connection starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// The input node.
+    Input,
+    /// A neuron layer (index into `NetworkParams::layers`).
+    Layer(usize),
+}
+
+/// A compiled connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnParams {
+    /// Name.
+    pub name: alloc::string::String,
+    /// Source node.
+    pub source: Node,
+    /// Source layout.
+    pub src: Layout,
+    /// Target layer index.
+    pub target: usize,
+    /// Target layout.
+    pub dst: Layout,
+    /// Delay of every synapse, ticks.
+    pub delay: u32,
+    /// Left shift of dense weights.
+    pub shift: u32,
+    /// The largest |contribution| one source spike can add to one target neuron (the bound
+    /// that keeps i32 accumulation exact, see [`Slot::reserve`]).
+    pub max_abs: u64,
+    /// What it does.
+    pub kind: ConnKind,
+}
+
+/// Per target layer and tick: the exact input sum of each neuron, and which groups received any.
+///
+/// The contract says a neuron's tick input is the *exact* sum of its contributions, saturated
+/// to i32 once. Accumulating in i64 everywhere would halve the speed of the dense inner loop,
+/// so `acc` is i32 and `bound` is an upper bound of every |acc[n]|. Before a delivery could
+/// push the bound past i32::MAX, the i32 partial sums move into the i64 `wide` array (rare:
+/// with int8 weights it takes ~16 million spikes into one layer in one tick). The sum is
+/// therefore exact whatever the order of deliveries; and order never matters.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    /// Partial sums.
+    pub acc: Vec<i32>,
+    /// Overflow partial sums (empty unless used this tick).
+    pub wide: Vec<i64>,
+    /// Upper bound of |acc[n]| for every n.
+    pub bound: u64,
+    /// Every group received input (dense delivery).
+    pub all: bool,
+    /// Groups that received input (when not `all`).
+    pub groups: Vec<u32>,
+    /// Membership of `groups`.
+    pub marked: Vec<bool>,
+}
+
+impl Slot {
+    /// An empty slot for `n` neurons in `g` groups.
+    pub fn new(n: usize, g: usize) -> Self {
+        Slot { acc: vec![0; n], wide: Vec::new(), bound: 0, all: false, groups: Vec::new(), marked: vec![false; g] }
+    }
+
+    /// Whether anything was delivered.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.groups.is_empty()
+    }
+
+    /// Makes room for one delivery adding at most `max_abs` to any neuron.
+    #[inline(always)]
+    pub fn reserve(&mut self, max_abs: u64) {
+        if self.bound + max_abs > i32::MAX as u64 {
+            self.spill();
+        }
+        self.bound += max_abs;
+    }
+
+    #[cold]
+    fn spill(&mut self) {
+        if self.wide.is_empty() {
+            self.wide = vec![0; self.acc.len()];
+        }
+        for (w, a) in self.wide.iter_mut().zip(self.acc.iter_mut()) {
+            *w += *a as i64;
+            *a = 0;
+        }
+        self.bound = 0;
+    }
+
+    /// Marks a group as having received input.
+    #[inline(always)]
+    pub fn mark(&mut self, g: usize) {
+        if !self.marked[g] {
+            self.marked[g] = true;
+            self.groups.push(g as u32);
+        }
+    }
+
+    /// Takes the exact input of neuron `n` (saturated to i32) and zeroes its partial sum.
+    #[inline(always)]
+    pub fn take(&mut self, n: usize) -> i32 {
+        let a = core::mem::take(&mut self.acc[n]);
+        if self.wide.is_empty() {
+            a
+        } else {
+            crate::fixed::saturate_i32(a as i64 + self.wide[n])
+        }
+    }
+
+    /// Forgets the bookkeeping once every touched neuron was taken.
+    pub fn finish(&mut self) {
+        for &g in &self.groups {
+            self.marked[g as usize] = false;
+        }
+        self.groups.clear();
+        self.all = false;
+        self.bound = 0;
+        self.wide = Vec::new();
+    }
+}
+
+/// Output positions `o` (0 ≤ o < n_out) whose window `[o*s - p, o*s - p + k)` contains `i`.
+#[inline(always)]
+pub fn window_range(i: usize, k: usize, s: usize, p: usize, n_out: usize) -> core::ops::Range<usize> {
+    // o*s - p <= i < o*s - p + k  <=>  (i + p - k + 1)/s <= o <= (i + p)/s
+    let ip = i + p;
+    let lo = if ip + 1 >= k { (ip + 1 - k).div_ceil(s) } else { 0 };
+    let hi = (ip / s + 1).min(n_out);
+    lo..hi.max(lo)
+}
+
+/// Delivers one spike of source internal index `src` into `slot` (the slot of the connection's
+/// delay), and for sparse connections with per-synapse delays into `slots[(tick + d) % len]`.
+/// Returns the number of synaptic operations (weights added).
+#[inline]
+pub fn deliver(c: &ConnParams, src: usize, tick: u64, slots: &mut [Slot]) -> u64 {
+    let len = slots.len() as u64;
+    let base = ((tick + c.delay as u64) % len) as usize;
+    match &c.kind {
+        ConnKind::Dense { weights, n_out } => {
+            let slot = &mut slots[base];
+            slot.reserve(c.max_abs);
+            slot.all = true;
+            let acc = &mut slot.acc[..*n_out];
+            let sh = c.shift;
+            // i8/i16 weight << shift -> i32 contribution; wrapping add is exact because
+            // `reserve` keeps every partial sum within i32.
+            match weights {
+                DenseWeights::I8(w) => {
+                    for (a, &x) in acc.iter_mut().zip(&w[src * n_out..(src + 1) * n_out]) {
+                        *a = a.wrapping_add((x as i32) << sh);
+                    }
+                }
+                DenseWeights::I16(w) => {
+                    for (a, &x) in acc.iter_mut().zip(&w[src * n_out..(src + 1) * n_out]) {
+                        *a = a.wrapping_add((x as i32) << sh);
+                    }
+                }
+            }
+            *n_out as u64
+        }
+        ConnKind::Conv { kernel, kh, kw, sh, sw, ph, pw, c_out } => {
+            let slot = &mut slots[base];
+            slot.reserve(c.max_abs);
+            let (ci, y, x) = c.src.coord(src);
+            let (oh, ow) = (c.dst.h, c.dst.w);
+            let rows = window_range(y, *kh, *sh, *ph, oh);
+            let cols = window_range(x, *kw, *sw, *pw, ow);
+            let mut ops = 0u64;
+            for oy in rows {
+                let ky = y + ph - oy * sh;
+                for ox in cols.clone() {
+                    let kx = x + pw - ox * sw;
+                    let pos = oy * ow + ox;
+                    let k0 = ((ci * kh + ky) * kw + kx) * c_out;
+                    let col = &kernel[k0..k0 + c_out];
+                    for (a, &w) in slot.acc[pos * c_out..(pos + 1) * c_out].iter_mut().zip(col) {
+                        *a = a.wrapping_add(w);
+                    }
+                    slot.mark(pos);
+                    ops += *c_out as u64;
+                }
+            }
+            ops
+        }
+        ConnKind::Pool { weight, kh, kw, sh, sw, ph, pw } => {
+            let slot = &mut slots[base];
+            slot.reserve(c.max_abs);
+            let (ch, y, x) = c.src.coord(src);
+            let (oh, ow, cc) = (c.dst.h, c.dst.w, c.dst.c);
+            let mut ops = 0u64;
+            for oy in window_range(y, *kh, *sh, *ph, oh) {
+                for ox in window_range(x, *kw, *sw, *pw, ow) {
+                    let pos = oy * ow + ox;
+                    let a = &mut slot.acc[pos * cc + ch];
+                    *a = a.wrapping_add(*weight);
+                    slot.mark(pos);
+                    ops += 1;
+                }
+            }
+            ops
+        }
+        ConnKind::Sparse { indptr, targets, weights, delays } => {
+            let (k0, k1) = (indptr[src] as usize, indptr[src + 1] as usize);
+            let gs = c.dst.group_size();
+            if delays.is_empty() {
+                let slot = &mut slots[base];
+                slot.reserve(c.max_abs);
+                for k in k0..k1 {
+                    let n = targets[k] as usize;
+                    slot.acc[n] = slot.acc[n].wrapping_add(weights[k]);
+                    slot.mark(n / gs);
+                }
+            } else {
+                for k in k0..k1 {
+                    let s = ((tick + c.delay as u64 + delays[k] as u64) % len) as usize;
+                    let slot = &mut slots[s];
+                    slot.reserve(weights[k].unsigned_abs() as u64);
+                    let n = targets[k] as usize;
+                    slot.acc[n] = slot.acc[n].wrapping_add(weights[k]);
+                    slot.mark(n / gs);
+                }
+            }
+            (k1 - k0) as u64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_range_matches_brute_force() {
+        for n_in in 1..12usize {
+            for k in 1..5usize {
+                for s in 1..4usize {
+                    for p in 0..3usize {
+                        if n_in + 2 * p < k {
+                            continue;
+                        }
+                        let n_out = (n_in + 2 * p - k) / s + 1;
+                        for i in 0..n_in {
+                            let brute: Vec<usize> =
+                                (0..n_out).filter(|&o| o * s <= i + p && i + p < o * s + k).collect();
+                            let got: Vec<usize> = window_range(i, k, s, p, n_out).collect();
+                            assert_eq!(got, brute, "n_in {n_in} k {k} s {s} p {p} i {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layout_round_trip() {
+        let l = Layout { c: 3, h: 4, w: 5, hwc: true };
+        for i in 0..l.len() {
+            assert_eq!(l.from_logical(l.to_logical(i)), i);
+        }
+        assert_eq!(l.index(2, 0, 1), 5);
+        assert_eq!(l.to_logical(5), 2 * 20 + 1);
+    }
+
+    #[test]
+    fn slot_spills_exactly() {
+        let mut s = Slot::new(2, 2);
+        for _ in 0..5 {
+            s.reserve(1 << 30);
+            s.acc[0] = s.acc[0].wrapping_add(1 << 30);
+        }
+        assert_eq!(s.take(0), i32::MAX); // 5 * 2^30 saturates
+        let mut s = Slot::new(1, 1);
+        for k in 0..6 {
+            s.reserve(1 << 30);
+            let v = if k % 2 == 0 { 1 << 30 } else { -(1 << 30) };
+            s.acc[0] = s.acc[0].wrapping_add(v);
+        }
+        assert_eq!(s.take(0), 0);
+    }
+}

@@ -1,0 +1,54 @@
+"""snnedge: a fixed-point, event-driven spiking neural network runtime for event streams.
+
+The Python API in one screen::
+
+    import snnedge as se
+    model = se.Model.load("firmware_models/motion_direction.snnm")   # or build one from layers
+    engine = se.Engine(model)
+    spikes = engine.feed(events)        # events: EVENT_DTYPE array, any chunk
+    spikes = engine.advance(t_us)       # time passes without input
+    engine.state("motion")["v"]         # membrane potentials, shaped like the layer
+
+See docs/numerics.md for the integer contract the engine implements bit for bit.
+"""
+from __future__ import annotations
+
+from . import _core
+from .engine import Engine
+from .errors import (
+    EventOutOfRangeError,
+    LateEventError,
+    ModelError,
+    ModelFormatError,
+    ParameterOverflowError,
+    ShapeError,
+    SnnEdgeError,
+    UnknownNameError,
+    UnsortedEventsError,
+)
+from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events, make_events
+from .model import (
+    IF,
+    LI,
+    LIF,
+    AvgPool2d,
+    Conv2d,
+    CubaLI,
+    CubaLIF,
+    Dense,
+    Integrator,
+    Layer,
+    Model,
+    Sparse,
+    SumPool2d,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "EVENT_DTYPE", "SPIKE_DTYPE", "as_events", "make_events",
+    "Model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
+    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
+    "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
+    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
+]

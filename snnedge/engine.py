@@ -1,0 +1,92 @@
+"""The streaming engine: numpy events in, numpy spikes out (see docs/numerics.md for timing)."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import numpy as np
+
+from . import _core
+from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events
+from .model import Model
+
+
+def _spikes(raw: np.ndarray) -> np.ndarray:
+    return raw.view(SPIKE_DTYPE)
+
+
+class Engine:
+    """One stream through a ``Model``.
+
+    Events (``EVENT_DTYPE``, sorted by ``t``; Tonic and faery arrays are converted) map to
+    ticks of ``model.tick_us`` microseconds. ``feed`` consumes any chunk and returns the
+    output spikes that became final; the newest tick stays open until a later event or
+    ``advance`` closes it, so the concatenated output is the same however the stream is cut.
+    Long calls release the GIL and can be interrupted with Ctrl-C.
+    """
+
+    def __init__(self, model: Model) -> None:
+        if not isinstance(model, Model):
+            raise TypeError(f"Engine needs a snnedge.Model, got {type(model).__name__}")
+        self._model = model
+        self._core = _core.Engine(model._compiled)
+
+    @property
+    def model(self) -> Model:
+        return self._model
+
+    @property
+    def open_tick(self) -> int:
+        """First tick not yet complete (every earlier tick is final)."""
+        return self._core.open_tick
+
+    @property
+    def time_us(self) -> int:
+        """Start time of the first open tick, in microseconds."""
+        return self._core.open_tick * self._model.tick_us
+
+    def feed(self, events: Any) -> np.ndarray:
+        """Consumes a chunk of events; returns the output spikes (``SPIKE_DTYPE``) now final.
+
+        A chunk with a problem (unsorted or late timestamps, events outside the input layout)
+        raises before anything of it is consumed.
+        """
+        ev = as_events(events)
+        return _spikes(self._core.feed(ev.view(np.uint8)))
+
+    def advance(self, t_us: int) -> np.ndarray:
+        """Declares time ``t_us`` reached: computes every tick up to and including the one that
+        contains it, and returns their output spikes. Later events must fall in later ticks."""
+        if t_us < 0:
+            raise ValueError(f"advance: t_us must be >= 0, got {t_us}")
+        return _spikes(self._core.advance(int(t_us)))
+
+    def run(self, events: Any) -> np.ndarray:
+        """``feed`` plus ``advance`` to the last event's tick: the whole output for ``events``."""
+        ev = as_events(events)
+        return _spikes(self._core.run(ev.view(np.uint8)))
+
+    def reset(self) -> None:
+        """Back to the fresh state: zero states, time at tick 0, counters cleared."""
+        self._core.reset()
+
+    def is_idle(self) -> bool:
+        """True when no neuron is moving on its own and no delayed input is waiting."""
+        return self._core.is_idle()
+
+    def state(self, layer: str) -> Dict[str, np.ndarray]:
+        """Copies of a layer's states, shaped like the layer, at the end of the last complete
+        tick: ``v`` (membrane), and where the model has them ``i`` (current), ``theta``
+        (adaptive threshold offset) and ``refractory`` (ticks left)."""
+        shape = self._model.layer_shape(layer)
+        return {k: np.asarray(v).reshape(shape) for k, v in self._core.state(layer).items()}
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters: ticks, ticks_computed, input_events, synops, neuron_updates,
+        output_spikes, layer_spikes (per layer)."""
+        return self._core.stats()
+
+    def __repr__(self) -> str:
+        return f"Engine({self._model!r}, open_tick={self.open_tick})"
+
+
+__all__ = ["Engine"]
