@@ -88,7 +88,14 @@ impl LayerState {
             r: if p.refractory > 0 { vec![0; n] } else { Vec::new() },
             next: vec![0; g],
             slots: (0..l.ring_len).map(|_| Slot::new(n, g)).collect(),
-            live_cur: Vec::new(),
+            // A neuron with a bias moves on its own from the very first tick.
+            live_cur: (0..g)
+                .filter(|&k| {
+                    let gs = l.layout.group_size();
+                    !l.bias.is_empty() && l.bias[k * gs..(k + 1) * gs].iter().any(|&b| b != 0)
+                })
+                .map(|k| k as u32)
+                .collect(),
             live_next: Vec::new(),
             live_mark: vec![0; g],
         }

@@ -144,7 +144,9 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         ));
     }
     check_range(name, "adapt_increment", l.adapt_increment, 0, hi)?;
-    check_range(name, "v_reset", l.v_reset, lo, threshold as i64 - 1)?;
+    if spiking {
+        check_range(name, "v_reset", l.v_reset, lo, threshold as i64 - 1)?;
+    }
     if l.reset == ResetMode::Subtract && l.v_reset != 0 {
         return Err(invalid(name, "v_reset is only used with reset = zero"));
     }

@@ -1,0 +1,224 @@
+"""A readable numpy reference of the integer contract (docs/numerics.md).
+
+Slow and obviously correct on purpose: every tick steps every neuron of every layer (no
+event-driven shortcuts, no lazy catch-up), every connection is a dense integer matrix over
+C-order indices, and delays are explicit look-ups into the spike history. The engine must
+agree with it bit for bit.
+
+    spikes, states, layer_spikes = simulate(spec, events, end_tick)
+
+``spec`` is a model description dict (``Model.spec`` or a golden file's ``model``),
+``events`` a sequence of (t_us, x, y, p), ``end_tick`` the last tick to compute (inclusive).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+DECAY_ONE = 65536
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+_DT = {"int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8", "uint8": "u1", "uint16": "<u2", "uint32": "<u4"}
+
+
+def tensor(t: Mapping[str, Any]) -> np.ndarray:
+    data = t["data"]
+    if isinstance(data, (bytes, bytearray)):
+        arr = np.frombuffer(data, dtype=_DT[t["dtype"]]).astype(np.int64)
+    else:
+        arr = np.asarray(data, dtype=np.int64)
+    return arr.reshape([int(d) for d in t["shape"]])
+
+
+def decay(x: np.ndarray, alpha: int) -> np.ndarray:
+    """x * alpha / 2^16, truncated toward zero (exact in int64)."""
+    p = x.astype(np.int64) * int(alpha)
+    return np.sign(p) * (np.abs(p) // DECAY_ONE)
+
+
+def chw(shape: Sequence[int], hw_ok: bool = False) -> Tuple[int, int, int]:
+    s = [int(d) for d in shape]
+    if len(s) == 1:
+        return 1, 1, s[0]
+    if len(s) == 2 and hw_ok:
+        return 1, s[0], s[1]
+    return s[0], s[1], s[2]
+
+
+def _window(i: int, k: int, s: int, p: int, n_out: int) -> List[Tuple[int, int]]:
+    """(output position, kernel offset) pairs whose window covers input position i."""
+    return [(o, i + p - o * s) for o in range(n_out) if 0 <= i + p - o * s < k]
+
+
+def connection_matrices(c: Mapping[str, Any], src: Tuple[int, int, int], dst: Tuple[int, int, int]) -> Dict[int, np.ndarray]:
+    """{delay: M} with M[target, source] the integer contribution of one source spike."""
+    n_src, n_dst = int(np.prod(src)), int(np.prod(dst))
+    kind = c["kind"]
+    shift = int(c.get("shift", 0))
+    base = int(c.get("delay", 0))
+    out: Dict[int, np.ndarray] = {}
+
+    def add(d: int, t: int, s: int, w: int) -> None:
+        m = out.setdefault(d, np.zeros((n_dst, n_src), np.int64))
+        m[t, s] += w
+
+    if kind == "Dense":
+        w = tensor(c["weight"]) << shift
+        if c.get("delays") is None:
+            out[base] = w.copy()
+        else:
+            d = tensor(c["delays"])
+            for dv in np.unique(d):
+                out[base + int(dv)] = np.where(d == dv, w, 0)
+    elif kind == "Conv2d":
+        w = tensor(c["weight"]) << shift
+        co, ci, kh, kw = w.shape
+        sh, sw = c.get("stride") or [1, 1]
+        ph, pw = c.get("padding") or [0, 0]
+        _, h, wd = src
+        _, oh, ow = dst
+        for cin in range(ci):
+            for y in range(h):
+                for x in range(wd):
+                    s = (cin * h + y) * wd + x
+                    for oy, ky in _window(y, kh, sh, ph, oh):
+                        for ox, kx in _window(x, kw, sw, pw, ow):
+                            for o in range(co):
+                                add(base, (o * oh + oy) * ow + ox, s, int(w[o, cin, ky, kx]))
+    elif kind == "Pool2d":
+        kh, kw = c["kernel"]
+        sh, sw = c.get("stride") or c["kernel"]
+        ph, pw = c.get("padding") or [0, 0]
+        wgt = int(c.get("weight", 1))
+        if c["mode"] == "avg":
+            area = kh * kw
+            q = (abs(wgt) * 2 + area) // (2 * area)
+            wgt = -q if wgt < 0 else q
+        ch, h, wd = src
+        _, oh, ow = dst
+        out[base] = np.zeros((n_dst, n_src), np.int64)
+        for cc in range(ch):
+            for y in range(h):
+                for x in range(wd):
+                    s = (cc * h + y) * wd + x
+                    for oy, _ in _window(y, kh, sh, ph, oh):
+                        for ox, _ in _window(x, kw, sw, pw, ow):
+                            add(base, (cc * oh + oy) * ow + ox, s, wgt)
+    elif kind == "Sparse":
+        ip = tensor(c["indptr"])
+        idx = tensor(c["indices"])
+        w = tensor(c["weights"]) << shift
+        d = tensor(c["delays"]) if c.get("delays") is not None else np.zeros_like(idx)
+        out.setdefault(base, np.zeros((n_dst, n_src), np.int64))
+        for s in range(n_src):
+            for k in range(ip[s], ip[s + 1]):
+                add(base + int(d[k]), int(idx[k]), s, int(w[k]))
+    else:
+        raise ValueError(kind)
+    return out
+
+
+def layer_order(spec: Mapping[str, Any], mats: List[Dict[int, np.ndarray]]) -> List[int]:
+    names = [l["name"] for l in spec["layers"]]
+    n = len(names)
+    deps = {i: set() for i in range(n)}
+    for c, m in zip(spec["connections"], mats):
+        if c["source"] != "input" and 0 in m and np.any(m[0]):
+            deps[names.index(c["target"])].add(names.index(c["source"]))
+        elif c["source"] != "input" and 0 in m:
+            deps[names.index(c["target"])].add(names.index(c["source"]))
+    order: List[int] = []
+    while len(order) < n:
+        nxt = next(i for i in range(n) if i not in order and deps[i] <= set(order))
+        order.append(nxt)
+    return order
+
+
+def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]], end_tick: int):
+    tick_us = int(spec["tick_us"])
+    in_shape = [int(d) for d in spec["input_shape"]]
+    src_geo = {"input": chw(in_shape, hw_ok=True)}
+    layers = spec["layers"]
+    for l in layers:
+        src_geo[l["name"]] = chw(l["shape"])
+    n_in = int(np.prod(src_geo["input"]))
+    T = end_tick + 1
+
+    # input spike counts per tick
+    x_in = np.zeros((T, n_in), np.int64)
+    _, H, W = src_geo["input"]
+    for (t, x, y, p) in events:
+        c = p if len(in_shape) == 3 else 0
+        x_in[t // tick_us, (c * H + y) * W + x] += 1
+
+    conns = spec["connections"]
+    mats = [connection_matrices(c, src_geo[c["source"]], src_geo[c["target"]]) for c in conns]
+    order = layer_order(spec, mats)
+
+    names = [l["name"] for l in layers]
+    sizes = [int(np.prod(src_geo[n])) for n in names]
+    hist = {n: np.zeros((T, s), np.int64) for n, s in zip(names, sizes)}
+    st = []
+    for l, n in zip(layers, sizes):
+        bits = int(l.get("state_bits", 24))
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        bias = np.zeros(n, np.int64)
+        if l.get("bias") is not None:
+            bias = np.broadcast_to(tensor(l["bias"]).reshape(-1), (n,)).astype(np.int64)
+        st.append(dict(v=np.zeros(n, np.int64), i=np.zeros(n, np.int64), theta=np.zeros(n, np.int64),
+                       r=np.zeros(n, np.int64), lo=lo, hi=hi, bias=bias))
+
+    for t in range(T):
+        for li in order:
+            l, s, name = layers[li], st[li], names[li]
+            a = np.zeros(sizes[li], np.int64)
+            for c, m in zip(conns, mats):
+                if c["target"] != name:
+                    continue
+                for d, M in m.items():
+                    if t - d < 0:
+                        continue
+                    spikes_in = x_in[t - d] if c["source"] == "input" else hist[c["source"]][t - d]
+                    a += M @ spikes_in
+            a = np.clip(a, I32_MIN, I32_MAX)
+            kind = l["neuron"]
+            lo, hi = s["lo"], s["hi"]
+            if kind in ("CubaLIF", "CubaLI"):
+                s["i"] = np.clip(decay(s["i"], l["decay_syn"]) + a, lo, hi)
+                x = s["i"]
+            else:
+                x = a
+            s["theta"] = decay(s["theta"], l.get("adapt_decay", DECAY_ONE))
+            ref = s["r"] > 0
+            s["r"] = np.where(ref, s["r"] - 1, s["r"])
+            dm = l.get("decay_mem") if l.get("decay_mem") is not None else DECAY_ONE
+            vn = np.clip(decay(s["v"], dm) + x + s["bias"], lo, hi)
+            s["v"] = np.where(ref, s["v"], vn)
+            if kind in ("IF", "LIF", "CubaLIF"):
+                thr = int(l["threshold"]) + s["theta"]
+                spk = (~ref) & (s["v"] >= thr)
+                if l.get("reset", "subtract") == "subtract":
+                    reset_v = np.clip(s["v"] - thr, lo, hi)
+                else:
+                    reset_v = np.full_like(s["v"], int(l.get("v_reset", 0)))
+                s["v"] = np.where(spk, reset_v, s["v"])
+                s["r"] = np.where(spk, int(l.get("refractory", 0)), s["r"])
+                s["theta"] = np.where(spk, np.clip(s["theta"] + int(l.get("adapt_increment", 0)), 0, hi), s["theta"])
+                hist[name][t] = spk.astype(np.int64)
+
+    out_name = spec.get("output") or names[-1]
+    ts, ns = np.nonzero(hist[out_name])
+    spikes = sorted((int(t) * tick_us, int(n)) for t, n in zip(ts, ns))
+    states = {}
+    for l, s, n in zip(layers, st, names):
+        d = {"v": s["v"].copy()}
+        if l["neuron"] in ("CubaLIF", "CubaLI"):
+            d["i"] = s["i"].copy()
+        if int(l.get("adapt_increment", 0)) != 0:
+            d["theta"] = s["theta"].copy()
+        if int(l.get("refractory", 0)) > 0:
+            d["refractory"] = s["r"].copy()
+        states[n] = d
+    layer_spikes = {n: int(hist[n].sum()) for n in names}
+    return spikes, states, layer_spikes
