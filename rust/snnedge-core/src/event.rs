@@ -26,7 +26,13 @@ const _: () = assert!(core::mem::size_of::<Event>() == EVENT_RECORD_BYTES);
 impl Event {
     /// Builds an event.
     pub const fn new(t: u64, x: u16, y: u16, p: u8) -> Self {
-        Event { t, x, y, p, _pad: [0; 3] }
+        Event {
+            t,
+            x,
+            y,
+            p,
+            _pad: [0; 3],
+        }
     }
 
     /// Decodes one little-endian record of [`EVENT_RECORD_BYTES`] bytes (padding ignored).

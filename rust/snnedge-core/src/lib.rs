@@ -33,6 +33,7 @@
 
 extern crate alloc;
 
+pub mod buffer;
 pub mod engine;
 pub mod error;
 pub mod event;

@@ -9,9 +9,12 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::buffer::Aligned;
 use crate::error::{check_range, invalid, Error, Result};
 use crate::fixed::{state_range, DECAY_ONE, MAX_WEIGHT_SHIFT};
-use crate::model::spec::{ConnectionSpec, LayerSpec, ModelSpec, NeuronKind, PoolMode, ResetMode, Tensor};
+use crate::model::spec::{
+    ConnectionSpec, LayerSpec, ModelSpec, NeuronKind, PoolMode, ResetMode, Tensor,
+};
 use crate::neuron::{NeuronParams, Reset};
 use crate::synapse::{ConnKind, ConnParams, DenseWeights, Layout, Node};
 
@@ -77,7 +80,11 @@ fn shape_layout(what: &str, shape: &[u32], hwc: bool) -> Result<Layout> {
         _ => {
             return Err(Error::Shape {
                 what: what.into(),
-                expected: if hwc { "(N,) or (C, H, W)".into() } else { "(N,), (H, W) or (C, H, W)".into() },
+                expected: if hwc {
+                    "(N,) or (C, H, W)".into()
+                } else {
+                    "(N,), (H, W) or (C, H, W)".into()
+                },
                 found: format!("{shape:?}"),
             })
         }
@@ -93,7 +100,11 @@ fn shape_layout(what: &str, shape: &[u32], hwc: bool) -> Result<Layout> {
 }
 
 fn shape_err(what: &str, expected: impl ToString, found: impl ToString) -> Error {
-    Error::Shape { what: what.into(), expected: expected.to_string(), found: found.to_string() }
+    Error::Shape {
+        what: what.into(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
 }
 
 fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
@@ -112,22 +123,49 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
     };
     let decay_mem = match (leaky, l.decay_mem) {
         (true, Some(d)) => d,
-        (true, None) => return Err(invalid(name, format!("{:?} needs decay_mem (Q0.16, 0..=65536)", l.neuron))),
+        (true, None) => {
+            return Err(invalid(
+                name,
+                format!("{:?} needs decay_mem (Q0.16, 0..=65536)", l.neuron),
+            ))
+        }
         (false, None) => DECAY_ONE,
         (false, Some(d)) if d == DECAY_ONE => d,
         (false, Some(_)) => {
-            return Err(invalid(name, format!("{:?} has no leak; decay_mem must be absent or 65536", l.neuron)))
+            return Err(invalid(
+                name,
+                format!(
+                    "{:?} has no leak; decay_mem must be absent or 65536",
+                    l.neuron
+                ),
+            ))
         }
     };
     check_range(name, "decay_mem", decay_mem as i64, 0, DECAY_ONE as i64)?;
     let decay_syn = match (has_current, l.decay_syn) {
         (true, Some(d)) => d,
-        (true, None) => return Err(invalid(name, format!("{:?} needs decay_syn (Q0.16, 0..=65536)", l.neuron))),
+        (true, None) => {
+            return Err(invalid(
+                name,
+                format!("{:?} needs decay_syn (Q0.16, 0..=65536)", l.neuron),
+            ))
+        }
         (false, None) => DECAY_ONE,
-        (false, Some(_)) => return Err(invalid(name, format!("{:?} has no synaptic current; remove decay_syn", l.neuron))),
+        (false, Some(_)) => {
+            return Err(invalid(
+                name,
+                format!("{:?} has no synaptic current; remove decay_syn", l.neuron),
+            ))
+        }
     };
     check_range(name, "decay_syn", decay_syn as i64, 0, DECAY_ONE as i64)?;
-    check_range(name, "adapt_decay", l.adapt_decay as i64, 0, DECAY_ONE as i64)?;
+    check_range(
+        name,
+        "adapt_decay",
+        l.adapt_decay as i64,
+        0,
+        DECAY_ONE as i64,
+    )?;
     let threshold = match (spiking, l.threshold) {
         (true, Some(t)) => {
             check_range(name, "threshold", t, 1, hi)?;
@@ -135,12 +173,20 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         }
         (true, None) => return Err(invalid(name, format!("{:?} needs a threshold", l.neuron))),
         (false, None) => 0,
-        (false, Some(_)) => return Err(invalid(name, format!("{:?} does not spike; remove threshold", l.neuron))),
+        (false, Some(_)) => {
+            return Err(invalid(
+                name,
+                format!("{:?} does not spike; remove threshold", l.neuron),
+            ))
+        }
     };
     if !spiking && (l.refractory != 0 || l.adapt_increment != 0 || l.v_reset != 0) {
         return Err(invalid(
             name,
-            format!("{:?} does not spike; refractory, adapt_increment and v_reset must be 0", l.neuron),
+            format!(
+                "{:?} does not spike; refractory, adapt_increment and v_reset must be 0",
+                l.neuron
+            ),
         ));
     }
     check_range(name, "adapt_increment", l.adapt_increment, 0, hi)?;
@@ -168,7 +214,11 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
             } else if vals.len() == n {
                 vals
             } else {
-                return Err(shape_err(&what, format!("1 or {n} values (the layer's shape)"), vals.len()));
+                return Err(shape_err(
+                    &what,
+                    format!("1 or {n} values (the layer's shape)"),
+                    vals.len(),
+                ));
             };
             if full.iter().all(|&b| b == 0) {
                 Vec::new()
@@ -224,7 +274,11 @@ fn check_weights(name: &str, w: &[i64], lo: i64, hi: i64) -> Result<()> {
 fn tensor_shape(t: &Tensor, what: &str, expected: &[usize]) -> Result<Vec<i64>> {
     let found: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     if found != expected {
-        return Err(shape_err(what, format!("{expected:?}"), format!("{found:?}")));
+        return Err(shape_err(
+            what,
+            format!("{expected:?}"),
+            format!("{found:?}"),
+        ));
     }
     t.to_i64(what)
 }
@@ -248,7 +302,10 @@ impl NetworkParams {
         let mut names: Vec<&str> = Vec::new();
         for l in &spec.layers {
             if l.name.is_empty() || l.name == "input" || names.contains(&l.name.as_str()) {
-                return Err(invalid(&l.name, "layer names must be unique, non-empty and not \"input\""));
+                return Err(invalid(
+                    &l.name,
+                    "layer names must be unique, non-empty and not \"input\"",
+                ));
             }
             names.push(&l.name);
         }
@@ -256,7 +313,10 @@ impl NetworkParams {
         let mut conn_names: Vec<&str> = Vec::new();
         for c in &spec.connections {
             if c.name().is_empty() || conn_names.contains(&c.name()) {
-                return Err(invalid(c.name(), "connection names must be unique and non-empty"));
+                return Err(invalid(
+                    c.name(),
+                    "connection names must be unique and non-empty",
+                ));
             }
             conn_names.push(c.name());
         }
@@ -275,7 +335,10 @@ impl NetworkParams {
                 Node::Input
             } else {
                 Node::Layer(find(c.source()).ok_or_else(|| {
-                    invalid(name, format!("source {:?} is neither \"input\" nor a layer", c.source()))
+                    invalid(
+                        name,
+                        format!("source {:?} is neither \"input\" nor a layer", c.source()),
+                    )
                 })?)
             };
             let target = find(c.target())
@@ -305,7 +368,9 @@ impl NetworkParams {
                 let stuck: Vec<&str> = conns
                     .iter()
                     .zip(&min_delay)
-                    .filter(|(c, &md)| md == 0 && matches!(c.source, Node::Layer(s) if !done[s]) && !done[c.target])
+                    .filter(|(c, &md)| {
+                        md == 0 && matches!(c.source, Node::Layer(s) if !done[s]) && !done[c.target]
+                    })
                     .map(|(c, _)| c.name.as_str())
                     .collect();
                 return Err(invalid(
@@ -357,7 +422,9 @@ impl NetworkParams {
             }
             let max_d = c.delay as u64
                 + match &c.kind {
-                    ConnKind::Sparse { delays, .. } => delays.iter().copied().max().unwrap_or(0) as u64,
+                    ConnKind::Sparse { delays, .. } => {
+                        delays.iter().copied().max().unwrap_or(0) as u64
+                    }
                     _ => 0,
                 };
             let l = &mut layers[c.target];
@@ -375,7 +442,9 @@ impl NetworkParams {
         }
         let output = match &spec.output {
             None => rank[n - 1],
-            Some(o) => rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?],
+            Some(o) => {
+                rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?]
+            }
         };
         Ok(NetworkParams {
             name: spec.name.clone(),
@@ -393,11 +462,19 @@ impl NetworkParams {
 
     /// Index of the layer called `name`.
     pub fn layer_index(&self, name: &str) -> Result<usize> {
-        self.layers.iter().position(|l| l.name == name).ok_or_else(|| Error::UnknownName {
-            kind: "layer",
-            name: name.into(),
-            known: self.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.layers
+            .iter()
+            .position(|l| l.name == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "layer",
+                name: name.into(),
+                known: self
+                    .layers
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Total number of synapses (weights), for reports.
@@ -434,9 +511,13 @@ fn compile_connection(
 ) -> Result<(ConnParams, u64)> {
     let (cp, md) = compile_connection_inner(c, source, src, target, dst)?;
     let worst = match &cp.kind {
-        ConnKind::Sparse { weights, delays, .. } if !delays.is_empty() => {
-            weights.iter().map(|w| w.unsigned_abs() as u64).max().unwrap_or(0)
-        }
+        ConnKind::Sparse {
+            weights, delays, ..
+        } if !delays.is_empty() => weights
+            .iter()
+            .map(|w| w.unsigned_abs() as u64)
+            .max()
+            .unwrap_or(0),
         _ => cp.max_abs,
     };
     if worst > MAX_CONTRIBUTION {
@@ -472,12 +553,23 @@ fn compile_connection_inner(
         kind,
     };
     match c {
-        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, .. } => {
+        ConnectionSpec::Dense {
+            weight,
+            shift,
+            delay,
+            delays,
+            weight_bits,
+            ..
+        } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
             let (n_in, n_out) = (src.len(), dst.len());
-            let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[n_out, n_in])?;
+            let w = tensor_shape(
+                weight,
+                &format!("connection {name:?} weight"),
+                &[n_out, n_in],
+            )?;
             check_weights(name, &w, lo, hi)?;
             if let Some(dl) = delays {
                 // Per-synapse delays: compiled as sparse rows (a dense matrix of rings).
@@ -502,7 +594,17 @@ fn compile_connection_inner(
                 }
                 let min_extra = extra.iter().copied().min().unwrap_or(0);
                 return Ok((
-                    mk(*delay, *shift, 0, ConnKind::Sparse { indptr, targets, weights, delays: extra }),
+                    mk(
+                        *delay,
+                        *shift,
+                        0,
+                        ConnKind::Sparse {
+                            indptr,
+                            targets,
+                            weights,
+                            delays: extra,
+                        },
+                    ),
                     *delay as u64 + min_extra as u64,
                 ));
             }
@@ -515,13 +617,24 @@ fn compile_connection_inner(
                 }
             }
             let weights = if *weight_bits == 16 {
-                DenseWeights::I16(rows.iter().map(|&x| x as i16).collect())
+                DenseWeights::I16(Aligned::from_slice(&rows.iter().map(|&x| x as i16).collect::<Vec<_>>()))
             } else {
-                DenseWeights::I8(rows.iter().map(|&x| x as i8).collect())
+                DenseWeights::I8(Aligned::from_slice(&rows.iter().map(|&x| x as i8).collect::<Vec<_>>()))
             };
-            Ok((mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }), *delay as u64))
+            Ok((
+                mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }),
+                *delay as u64,
+            ))
         }
-        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
+        ConnectionSpec::Conv2d {
+            weight,
+            stride,
+            padding,
+            shift,
+            delay,
+            weight_bits,
+            ..
+        } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -529,13 +642,30 @@ fn compile_connection_inner(
             let [ph, pw] = padding.unwrap_or([0, 0]).map(|x| x as usize);
             let ws = &weight.shape;
             if ws.len() != 4 {
-                return Err(shape_err(&format!("connection {name:?} weight"), "[C_out, C_in, kh, kw]", format!("{ws:?}")));
+                return Err(shape_err(
+                    &format!("connection {name:?} weight"),
+                    "[C_out, C_in, kh, kw]",
+                    format!("{ws:?}"),
+                ));
             }
-            let (c_out, c_in, kh, kw) = (ws[0] as usize, ws[1] as usize, ws[2] as usize, ws[3] as usize);
-            let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[c_out, c_in, kh, kw])?;
+            let (c_out, c_in, kh, kw) = (
+                ws[0] as usize,
+                ws[1] as usize,
+                ws[2] as usize,
+                ws[3] as usize,
+            );
+            let w = tensor_shape(
+                weight,
+                &format!("connection {name:?} weight"),
+                &[c_out, c_in, kh, kw],
+            )?;
             check_weights(name, &w, lo, hi)?;
             if c_in != src.c {
-                return Err(shape_err(&format!("connection {name:?} in_channels"), src.c, c_in));
+                return Err(shape_err(
+                    &format!("connection {name:?} in_channels"),
+                    src.c,
+                    c_in,
+                ));
             }
             let (oh, ow) = match (out_len(src.h, kh, sh, ph), out_len(src.w, kw, sw, pw)) {
                 (Some(a), Some(b)) => (a, b),
@@ -546,7 +676,8 @@ fn compile_connection_inner(
                     ))
                 }
             };
-            if (dst.c, dst.h, dst.w) != (c_out, oh, ow) || !dst.hwc || dst.len() != c_out * oh * ow {
+            if (dst.c, dst.h, dst.w) != (c_out, oh, ow) || !dst.hwc || dst.len() != c_out * oh * ow
+            {
                 return Err(shape_err(
                     &format!("connection {name:?} target layer"),
                     format!("({c_out}, {oh}, {ow})"),
@@ -565,9 +696,34 @@ fn compile_connection_inner(
                 }
             }
             let max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
-            Ok((mk(*delay, *shift, max_abs, ConnKind::Conv { kernel, kh, kw, sh, sw, ph, pw, c_out }), *delay as u64))
+            Ok((
+                mk(
+                    *delay,
+                    *shift,
+                    max_abs,
+                    ConnKind::Conv {
+                        kernel,
+                        kh,
+                        kw,
+                        sh,
+                        sw,
+                        ph,
+                        pw,
+                        c_out,
+                    },
+                ),
+                *delay as u64,
+            ))
         }
-        ConnectionSpec::Pool2d { mode, kernel, stride, padding, weight, delay, .. } => {
+        ConnectionSpec::Pool2d {
+            mode,
+            kernel,
+            stride,
+            padding,
+            weight,
+            delay,
+            ..
+        } => {
             check_delay(*delay)?;
             let [kh, kw] = kernel.map(|x| x as usize);
             let [sh, sw] = stride.unwrap_or(*kernel).map(|x| x as usize);
@@ -591,7 +747,12 @@ fn compile_connection_inner(
             };
             let (oh, ow) = match (out_len(src.h, kh, sh, ph), out_len(src.w, kw, sw, pw)) {
                 (Some(a), Some(b)) => (a, b),
-                _ => return Err(invalid(name, format!("window {kh}x{kw} does not fit a {}x{} input", src.h, src.w))),
+                _ => {
+                    return Err(invalid(
+                        name,
+                        format!("window {kh}x{kw} does not fit a {}x{} input", src.h, src.w),
+                    ))
+                }
             };
             if (dst.c, dst.h, dst.w) != (src.c, oh, ow) {
                 return Err(shape_err(
@@ -601,11 +762,33 @@ fn compile_connection_inner(
                 ));
             }
             Ok((
-                mk(*delay, 0, eff.unsigned_abs(), ConnKind::Pool { weight: eff as i32, kh, kw, sh, sw, ph, pw }),
+                mk(
+                    *delay,
+                    0,
+                    eff.unsigned_abs(),
+                    ConnKind::Pool {
+                        weight: eff as i32,
+                        kh,
+                        kw,
+                        sh,
+                        sw,
+                        ph,
+                        pw,
+                    },
+                ),
                 *delay as u64,
             ))
         }
-        ConnectionSpec::Sparse { indptr, indices, weights, delays, shift, delay, weight_bits, .. } => {
+        ConnectionSpec::Sparse {
+            indptr,
+            indices,
+            weights,
+            delays,
+            shift,
+            delay,
+            weight_bits,
+            ..
+        } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -620,11 +803,17 @@ fn compile_connection_inner(
                 None => Vec::new(),
             };
             if ip[0] != 0 || ip[n_in] != nnz as i64 || ip.windows(2).any(|p| p[1] < p[0]) {
-                return Err(invalid(name, format!("indptr must start at 0, never decrease and end at nnz = {nnz}")));
+                return Err(invalid(
+                    name,
+                    format!("indptr must start at 0, never decrease and end at nnz = {nnz}"),
+                ));
             }
             for (k, &t) in idx.iter().enumerate() {
                 if t < 0 || t as usize >= n_out {
-                    return Err(invalid(name, format!("indices[{k}] = {t} is outside the target layer (size {n_out})")));
+                    return Err(invalid(
+                        name,
+                        format!("indices[{k}] = {t} is outside the target layer (size {n_out})"),
+                    ));
                 }
             }
             for &x in &d {
@@ -656,7 +845,17 @@ fn compile_connection_inner(
             }
             let min_extra = extra.iter().copied().min().unwrap_or(0);
             Ok((
-                mk(*delay, *shift, max_abs, ConnKind::Sparse { indptr: new_ptr, targets, weights: wts, delays: extra }),
+                mk(
+                    *delay,
+                    *shift,
+                    max_abs,
+                    ConnKind::Sparse {
+                        indptr: new_ptr,
+                        targets,
+                        weights: wts,
+                        delays: extra,
+                    },
+                ),
                 *delay as u64 + min_extra as u64,
             ))
         }
