@@ -89,17 +89,9 @@ impl LayerState {
         let p = &l.neuron;
         LayerState {
             v: Aligned::zeroed(n),
-            i: if p.has_current {
-                vec![0; n]
-            } else {
-                Vec::new()
-            },
+            i: if p.has_current { vec![0; n] } else { Vec::new() },
             theta: if p.adaptive() { vec![0; n] } else { Vec::new() },
-            r: if p.refractory > 0 {
-                vec![0; n]
-            } else {
-                Vec::new()
-            },
+            r: if p.refractory > 0 { vec![0; n] } else { Vec::new() },
             next: vec![0; g],
             uniform: Some(0),
             slots: (0..l.ring_len).map(|_| Slot::new(n, g)).collect(),
@@ -121,11 +113,7 @@ impl LayerState {
         NeuronState {
             v: self.v[n],
             i: if self.i.is_empty() { 0 } else { self.i[n] },
-            theta: if self.theta.is_empty() {
-                0
-            } else {
-                self.theta[n]
-            },
+            theta: if self.theta.is_empty() { 0 } else { self.theta[n] },
             r: if self.r.is_empty() { 0 } else { self.r[n] },
         }
     }
@@ -215,10 +203,7 @@ impl Engine {
     /// A fresh engine (all states zero, time at tick 0).
     pub fn new(net: Arc<NetworkParams>) -> Self {
         let layers = net.layers.iter().map(LayerState::new).collect();
-        let stats = Stats {
-            layer_spikes: vec![0; net.layers.len()],
-            ..Default::default()
-        };
+        let stats = Stats { layer_spikes: vec![0; net.layers.len()], ..Default::default() };
         Engine {
             net,
             layers,
@@ -264,11 +249,7 @@ impl Engine {
         for k in 0..events.len() {
             let e = events.get(k);
             if e.t < prev {
-                return Err(Error::UnsortedEvents {
-                    index: k,
-                    t_us: e.t,
-                    previous_t_us: prev,
-                });
+                return Err(Error::UnsortedEvents { index: k, t_us: e.t, previous_t_us: prev });
             }
             prev = e.t;
             if e.t < open_t_us {
@@ -395,9 +376,7 @@ impl Engine {
 
     /// Whether some neuron is still moving on its own (live) or input is waiting in a delay.
     pub fn is_idle(&self) -> bool {
-        self.layers
-            .iter()
-            .all(|l| l.next_work(self.open_tick).is_none())
+        self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
     }
 
     fn flush_pending(&mut self, out: &mut Vec<Spike>) {
@@ -428,14 +407,7 @@ impl Engine {
 
     /// One tick: input deliveries, then every layer with work, in processing order.
     fn compute_tick(&mut self, t: u64, inputs: &[u32], out: &mut Vec<Spike>) {
-        let Engine {
-            net,
-            layers,
-            stats,
-            spikes,
-            out_tick,
-            ..
-        } = self;
+        let Engine { net, layers, stats, spikes, out_tick, .. } = self;
         let net: &NetworkParams = net;
         stats.ticks_computed += 1;
         for &k in &net.input_outgoing {
@@ -455,11 +427,7 @@ impl Engine {
             stats.layer_spikes[li] += spikes.len() as u64;
             if li == net.output {
                 out_tick.clear();
-                out_tick.extend(
-                    spikes
-                        .iter()
-                        .map(|&n| lp.layout.to_logical(n as usize) as u32),
-                );
+                out_tick.extend(spikes.iter().map(|&n| lp.layout.to_logical(n as usize) as u32));
                 out_tick.sort_unstable();
                 let t_us = t * net.tick_us;
                 out.extend(out_tick.iter().map(|&n| Spike::new(t_us, n)));
@@ -483,9 +451,7 @@ impl Engine {
             if v.is_empty() {
                 return Vec::new();
             }
-            (0..n)
-                .map(|logical| v[lp.layout.from_logical(logical)])
-                .collect()
+            (0..n).map(|logical| v[lp.layout.from_logical(logical)]).collect()
         };
         Ok(LayerSnapshot {
             v: to_c(&st.v),
@@ -494,9 +460,7 @@ impl Engine {
             refractory: if st.r.is_empty() {
                 Vec::new()
             } else {
-                (0..n)
-                    .map(|logical| st.r[lp.layout.from_logical(logical)])
-                    .collect()
+                (0..n).map(|logical| st.r[lp.layout.from_logical(logical)]).collect()
             },
         })
     }
@@ -638,11 +602,7 @@ fn step_group_simple(
         let bias = if lp.bias.is_empty() { 0 } else { lp.bias[n] };
         let a = core::mem::take(&mut slot.acc[n]);
         // Q(state) decayed (i32) + i32 input + i32 bias, exact in i64, saturated once.
-        let mut v = saturate(
-            decay(st.v[n], p.decay_mem) as i64 + a as i64 + bias as i64,
-            p.lo,
-            p.hi,
-        );
+        let mut v = saturate(decay(st.v[n], p.decay_mem) as i64 + a as i64 + bias as i64, p.lo, p.hi);
         if p.spiking && v >= thr {
             spikes.push(n as u32);
             v = match p.reset {
@@ -682,56 +642,69 @@ fn decay_lanes(v: &mut [i32], alpha: u32, idle: u64) {
 }
 
 /// The whole layer at once, for simple neurons, after the caller caught every neuron up to
-/// the end of tick `t - 1`. Blocks of 16 neurons: an auto-vectorised membrane update, then a
-/// vector max; only a block whose max reaches the threshold is scanned for spikes. The
-/// partial sums are zeroed afterwards, all of them after a dense delivery, otherwise only
-/// the touched groups (the others are zero already).
+/// the end of tick `t - 1`. Blocks of 16 neurons (one vector): an auto-vectorised membrane
+/// update that notes any threshold crossing; only blocks with one are scanned for spikes.
 fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u64, spikes: &mut Vec<u32>) {
-    const BLOCK: usize = 16;
-    const ZEROS: [i32; BLOCK] = [0; BLOCK];
+    // A vector's worth of i32 lanes (AVX-512); smaller units only split it.
+    const LANES: usize = 16;
     let p = &lp.neuron;
     let (lo, hi, alpha, thr) = (p.lo, p.hi, p.decay_mem, p.threshold);
-    // States of at most 24 bits decay in 32-bit lanes (see `fixed::decay_24`).
+    let (lo32, hi32) = (lo as i32, hi as i32);
+    // States of at most 24 bits decay in 32-bit lanes (see `fixed::decay_24`). Then |decay|
+    // and |bias| are below 2^23, so their sum is exact; adding the input with i32 saturation
+    // and clamping to the (at most 24-bit) state range gives the same value as the exact sum
+    // saturated once: if the i32 add saturates, the exact sum is beyond the range on that side.
     let narrow = hi < (1 << 23) && alpha < DECAY_ONE;
+    let update = |x: i32, a: i32, b: i32| -> i32 {
+        if narrow {
+            (decay_24(x, alpha) + b).saturating_add(a).clamp(lo32, hi32)
+        } else {
+            saturate(decay(x, alpha) as i64 + a as i64 + b as i64, lo, hi)
+        }
+    };
     let n = lp.layout.len();
     let gs = lp.layout.group_size();
     let LayerState { v, live_mark, live_next, .. } = st;
     let v = &mut v[..n];
     let acc = &slot.acc[..n];
-    for b0 in (0..n).step_by(BLOCK) {
-        let b1 = (b0 + BLOCK).min(n);
-        let vb = &mut v[b0..b1];
-        // Q(state) decayed + i32 input (+ i32 bias),
-        // exact in i64, saturated once; `over` collects threshold crossings of the block.
+    let no_bias = lp.bias.is_empty();
+    for (bi, (vb, ab)) in v.chunks_mut(LANES).zip(acc.chunks(LANES)).enumerate() {
+        let b0 = bi * LANES;
+        // One vector of lanes: update, take the input (zeroing it), mark threshold crossings.
         let mut over = false;
-        let bias: &[i32] = if lp.bias.is_empty() { &ZEROS[..b1 - b0] } else { &lp.bias[b0..b1] };
-        if narrow {
-            for ((x, &a), &b) in vb.iter_mut().zip(&acc[b0..b1]).zip(bias) {
-                *x = saturate(decay_24(*x, alpha) as i64 + a as i64 + b as i64, lo, hi);
+        if no_bias {
+            for (x, &a) in vb.iter_mut().zip(ab.iter()) {
+                *x = update(*x, a, 0);
                 over |= *x >= thr;
             }
         } else {
-            for ((x, &a), &b) in vb.iter_mut().zip(&acc[b0..b1]).zip(bias) {
-                *x = saturate(decay(*x, alpha) as i64 + a as i64 + b as i64, lo, hi);
+            let bb = &lp.bias[b0..b0 + vb.len()];
+            for ((x, &a), &b) in vb.iter_mut().zip(ab.iter()).zip(bb) {
+                *x = update(*x, a, b);
                 over |= *x >= thr;
             }
         }
         if !p.spiking || !over {
             continue;
         }
-        for (k, x) in vb.iter_mut().enumerate() {
+        for k in 0..vb.len() {
+            if vb[k] < thr {
+                continue;
+            }
+            let x = &mut vb[k];
+            spikes.push((b0 + k) as u32);
+            *x = match p.reset {
+                Reset::Subtract => saturate(*x as i64 - thr as i64, lo, hi),
+                Reset::ToValue(r) => r,
+            };
             if *x >= thr {
-                spikes.push((b0 + k) as u32);
-                *x = match p.reset {
-                    Reset::Subtract => saturate(*x as i64 - thr as i64, lo, hi),
-                    Reset::ToValue(r) => r,
-                };
-                if *x >= thr {
-                    queue_live(live_mark, live_next, (b0 + k) / gs, t);
-                }
+                queue_live(live_mark, live_next, (b0 + k) / gs, t);
             }
         }
     }
+    // Take the input: zero the partial sums (all of them after a dense delivery, otherwise
+    // only the touched groups; the others are zero). A separate pass: zeroing inside the
+    // update loop stopped it from vectorising.
     if slot.all {
         slot.acc.fill(0);
     } else {

@@ -130,20 +130,11 @@ impl std::error::Error for Error {}
 
 /// Shorthand for an [`Error::InvalidModel`].
 pub(crate) fn invalid(layer: &str, message: impl Into<String>) -> Error {
-    Error::InvalidModel {
-        layer: layer.into(),
-        message: message.into(),
-    }
+    Error::InvalidModel { layer: layer.into(), message: message.into() }
 }
 
 /// Shorthand for an [`Error::ParameterOverflow`] when `value` is outside `lo..=hi`.
-pub(crate) fn check_range(
-    layer: &str,
-    parameter: &str,
-    value: i64,
-    lo: i64,
-    hi: i64,
-) -> Result<()> {
+pub(crate) fn check_range(layer: &str, parameter: &str, value: i64, lo: i64, hi: i64) -> Result<()> {
     if value < lo || value > hi {
         return Err(Error::ParameterOverflow {
             layer: layer.into(),

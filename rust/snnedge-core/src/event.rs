@@ -26,13 +26,7 @@ const _: () = assert!(core::mem::size_of::<Event>() == EVENT_RECORD_BYTES);
 impl Event {
     /// Builds an event.
     pub const fn new(t: u64, x: u16, y: u16, p: u8) -> Self {
-        Event {
-            t,
-            x,
-            y,
-            p,
-            _pad: [0; 3],
-        }
+        Event { t, x, y, p, _pad: [0; 3] }
     }
 
     /// Decodes one little-endian record of [`EVENT_RECORD_BYTES`] bytes (padding ignored).
@@ -40,12 +34,7 @@ impl Event {
     pub fn from_le_bytes(b: &[u8; EVENT_RECORD_BYTES]) -> Self {
         let mut t = [0u8; 8];
         t.copy_from_slice(&b[0..8]);
-        Event::new(
-            u64::from_le_bytes(t),
-            u16::from_le_bytes([b[8], b[9]]),
-            u16::from_le_bytes([b[10], b[11]]),
-            b[12],
-        )
+        Event::new(u64::from_le_bytes(t), u16::from_le_bytes([b[8], b[9]]), u16::from_le_bytes([b[10], b[11]]), b[12])
     }
 
     /// Appends the little-endian record of this event to `out`.

@@ -113,11 +113,7 @@ pub fn decay_from_f64(factor: f64) -> Option<u32> {
         return None;
     }
     let r = factor * DECAY_ONE as f64 + 0.5;
-    Some(if r >= DECAY_ONE as f64 {
-        DECAY_ONE
-    } else {
-        r as u32
-    })
+    Some(if r >= DECAY_ONE as f64 { DECAY_ONE } else { r as u32 })
 }
 
 #[cfg(test)]
@@ -145,10 +141,7 @@ mod tests {
                 let mut steps = 0u32;
                 while x != 0 {
                     let y = decay(x, alpha);
-                    assert!(
-                        y.unsigned_abs() < x.unsigned_abs(),
-                        "alpha {alpha} x {x} -> {y}"
-                    );
+                    assert!(y.unsigned_abs() < x.unsigned_abs(), "alpha {alpha} x {x} -> {y}");
                     assert!(y.signum() * x.signum() >= 0);
                     x = y;
                     steps += 1;

@@ -12,11 +12,9 @@ use alloc::vec::Vec;
 use crate::buffer::Aligned;
 use crate::error::{check_range, invalid, Error, Result};
 use crate::fixed::{state_range, DECAY_ONE, MAX_WEIGHT_SHIFT};
-use crate::model::spec::{
-    ConnectionSpec, LayerSpec, ModelSpec, NeuronKind, PoolMode, ResetMode, Tensor,
-};
+use crate::model::spec::{ConnectionSpec, LayerSpec, ModelSpec, NeuronKind, PoolMode, ResetMode, Tensor};
 use crate::neuron::{NeuronParams, Reset};
-use crate::synapse::{ConnKind, ConnParams, DenseWeights, Layout, Node};
+use crate::synapse::{window_table, ConnKind, ConnParams, DenseWeights, Layout, Node};
 
 /// Largest delay in ticks (per connection plus per synapse).
 pub const MAX_DELAY: u32 = 65_535;
@@ -80,11 +78,7 @@ fn shape_layout(what: &str, shape: &[u32], hwc: bool) -> Result<Layout> {
         _ => {
             return Err(Error::Shape {
                 what: what.into(),
-                expected: if hwc {
-                    "(N,) or (C, H, W)".into()
-                } else {
-                    "(N,), (H, W) or (C, H, W)".into()
-                },
+                expected: if hwc { "(N,) or (C, H, W)".into() } else { "(N,), (H, W) or (C, H, W)".into() },
                 found: format!("{shape:?}"),
             })
         }
@@ -100,11 +94,7 @@ fn shape_layout(what: &str, shape: &[u32], hwc: bool) -> Result<Layout> {
 }
 
 fn shape_err(what: &str, expected: impl ToString, found: impl ToString) -> Error {
-    Error::Shape {
-        what: what.into(),
-        expected: expected.to_string(),
-        found: found.to_string(),
-    }
+    Error::Shape { what: what.into(), expected: expected.to_string(), found: found.to_string() }
 }
 
 fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
@@ -123,49 +113,24 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
     };
     let decay_mem = match (leaky, l.decay_mem) {
         (true, Some(d)) => d,
-        (true, None) => {
-            return Err(invalid(
-                name,
-                format!("{:?} needs decay_mem (Q0.16, 0..=65536)", l.neuron),
-            ))
-        }
+        (true, None) => return Err(invalid(name, format!("{:?} needs decay_mem (Q0.16, 0..=65536)", l.neuron))),
         (false, None) => DECAY_ONE,
         (false, Some(d)) if d == DECAY_ONE => d,
         (false, Some(_)) => {
-            return Err(invalid(
-                name,
-                format!(
-                    "{:?} has no leak; decay_mem must be absent or 65536",
-                    l.neuron
-                ),
-            ))
+            return Err(invalid(name, format!("{:?} has no leak; decay_mem must be absent or 65536", l.neuron)))
         }
     };
     check_range(name, "decay_mem", decay_mem as i64, 0, DECAY_ONE as i64)?;
     let decay_syn = match (has_current, l.decay_syn) {
         (true, Some(d)) => d,
-        (true, None) => {
-            return Err(invalid(
-                name,
-                format!("{:?} needs decay_syn (Q0.16, 0..=65536)", l.neuron),
-            ))
-        }
+        (true, None) => return Err(invalid(name, format!("{:?} needs decay_syn (Q0.16, 0..=65536)", l.neuron))),
         (false, None) => DECAY_ONE,
         (false, Some(_)) => {
-            return Err(invalid(
-                name,
-                format!("{:?} has no synaptic current; remove decay_syn", l.neuron),
-            ))
+            return Err(invalid(name, format!("{:?} has no synaptic current; remove decay_syn", l.neuron)))
         }
     };
     check_range(name, "decay_syn", decay_syn as i64, 0, DECAY_ONE as i64)?;
-    check_range(
-        name,
-        "adapt_decay",
-        l.adapt_decay as i64,
-        0,
-        DECAY_ONE as i64,
-    )?;
+    check_range(name, "adapt_decay", l.adapt_decay as i64, 0, DECAY_ONE as i64)?;
     let threshold = match (spiking, l.threshold) {
         (true, Some(t)) => {
             check_range(name, "threshold", t, 1, hi)?;
@@ -173,20 +138,12 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         }
         (true, None) => return Err(invalid(name, format!("{:?} needs a threshold", l.neuron))),
         (false, None) => 0,
-        (false, Some(_)) => {
-            return Err(invalid(
-                name,
-                format!("{:?} does not spike; remove threshold", l.neuron),
-            ))
-        }
+        (false, Some(_)) => return Err(invalid(name, format!("{:?} does not spike; remove threshold", l.neuron))),
     };
     if !spiking && (l.refractory != 0 || l.adapt_increment != 0 || l.v_reset != 0) {
         return Err(invalid(
             name,
-            format!(
-                "{:?} does not spike; refractory, adapt_increment and v_reset must be 0",
-                l.neuron
-            ),
+            format!("{:?} does not spike; refractory, adapt_increment and v_reset must be 0", l.neuron),
         ));
     }
     check_range(name, "adapt_increment", l.adapt_increment, 0, hi)?;
@@ -214,11 +171,7 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
             } else if vals.len() == n {
                 vals
             } else {
-                return Err(shape_err(
-                    &what,
-                    format!("1 or {n} values (the layer's shape)"),
-                    vals.len(),
-                ));
+                return Err(shape_err(&what, format!("1 or {n} values (the layer's shape)"), vals.len()));
             };
             if full.iter().all(|&b| b == 0) {
                 Vec::new()
@@ -274,11 +227,7 @@ fn check_weights(name: &str, w: &[i64], lo: i64, hi: i64) -> Result<()> {
 fn tensor_shape(t: &Tensor, what: &str, expected: &[usize]) -> Result<Vec<i64>> {
     let found: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     if found != expected {
-        return Err(shape_err(
-            what,
-            format!("{expected:?}"),
-            format!("{found:?}"),
-        ));
+        return Err(shape_err(what, format!("{expected:?}"), format!("{found:?}")));
     }
     t.to_i64(what)
 }
@@ -302,10 +251,7 @@ impl NetworkParams {
         let mut names: Vec<&str> = Vec::new();
         for l in &spec.layers {
             if l.name.is_empty() || l.name == "input" || names.contains(&l.name.as_str()) {
-                return Err(invalid(
-                    &l.name,
-                    "layer names must be unique, non-empty and not \"input\"",
-                ));
+                return Err(invalid(&l.name, "layer names must be unique, non-empty and not \"input\""));
             }
             names.push(&l.name);
         }
@@ -313,10 +259,7 @@ impl NetworkParams {
         let mut conn_names: Vec<&str> = Vec::new();
         for c in &spec.connections {
             if c.name().is_empty() || conn_names.contains(&c.name()) {
-                return Err(invalid(
-                    c.name(),
-                    "connection names must be unique and non-empty",
-                ));
+                return Err(invalid(c.name(), "connection names must be unique and non-empty"));
             }
             conn_names.push(c.name());
         }
@@ -335,14 +278,11 @@ impl NetworkParams {
                 Node::Input
             } else {
                 Node::Layer(find(c.source()).ok_or_else(|| {
-                    invalid(
-                        name,
-                        format!("source {:?} is neither \"input\" nor a layer", c.source()),
-                    )
+                    invalid(name, format!("source {:?} is neither \"input\" nor a layer", c.source()))
                 })?)
             };
-            let target = find(c.target())
-                .ok_or_else(|| invalid(name, format!("target {:?} is not a layer", c.target())))?;
+            let target =
+                find(c.target()).ok_or_else(|| invalid(name, format!("target {:?} is not a layer", c.target())))?;
             let src = match source {
                 Node::Input => input,
                 Node::Layer(i) => compiled[i].0,
@@ -368,9 +308,7 @@ impl NetworkParams {
                 let stuck: Vec<&str> = conns
                     .iter()
                     .zip(&min_delay)
-                    .filter(|(c, &md)| {
-                        md == 0 && matches!(c.source, Node::Layer(s) if !done[s]) && !done[c.target]
-                    })
+                    .filter(|(c, &md)| md == 0 && matches!(c.source, Node::Layer(s) if !done[s]) && !done[c.target])
                     .map(|(c, _)| c.name.as_str())
                     .collect();
                 return Err(invalid(
@@ -422,9 +360,7 @@ impl NetworkParams {
             }
             let max_d = c.delay as u64
                 + match &c.kind {
-                    ConnKind::Sparse { delays, .. } => {
-                        delays.iter().copied().max().unwrap_or(0) as u64
-                    }
+                    ConnKind::Sparse { delays, .. } => delays.iter().copied().max().unwrap_or(0) as u64,
                     _ => 0,
                 };
             let l = &mut layers[c.target];
@@ -442,9 +378,7 @@ impl NetworkParams {
         }
         let output = match &spec.output {
             None => rank[n - 1],
-            Some(o) => {
-                rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?]
-            }
+            Some(o) => rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?],
         };
         Ok(NetworkParams {
             name: spec.name.clone(),
@@ -462,19 +396,11 @@ impl NetworkParams {
 
     /// Index of the layer called `name`.
     pub fn layer_index(&self, name: &str) -> Result<usize> {
-        self.layers
-            .iter()
-            .position(|l| l.name == name)
-            .ok_or_else(|| Error::UnknownName {
-                kind: "layer",
-                name: name.into(),
-                known: self
-                    .layers
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.layers.iter().position(|l| l.name == name).ok_or_else(|| Error::UnknownName {
+            kind: "layer",
+            name: name.into(),
+            known: self.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
     }
 
     /// Total number of synapses (weights), for reports.
@@ -511,13 +437,9 @@ fn compile_connection(
 ) -> Result<(ConnParams, u64)> {
     let (cp, md) = compile_connection_inner(c, source, src, target, dst)?;
     let worst = match &cp.kind {
-        ConnKind::Sparse {
-            weights, delays, ..
-        } if !delays.is_empty() => weights
-            .iter()
-            .map(|w| w.unsigned_abs() as u64)
-            .max()
-            .unwrap_or(0),
+        ConnKind::Sparse { weights, delays, .. } if !delays.is_empty() => {
+            weights.iter().map(|w| w.unsigned_abs() as u64).max().unwrap_or(0)
+        }
         _ => cp.max_abs,
     };
     if worst > MAX_CONTRIBUTION {
@@ -553,23 +475,12 @@ fn compile_connection_inner(
         kind,
     };
     match c {
-        ConnectionSpec::Dense {
-            weight,
-            shift,
-            delay,
-            delays,
-            weight_bits,
-            ..
-        } => {
+        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
             let (n_in, n_out) = (src.len(), dst.len());
-            let w = tensor_shape(
-                weight,
-                &format!("connection {name:?} weight"),
-                &[n_out, n_in],
-            )?;
+            let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[n_out, n_in])?;
             check_weights(name, &w, lo, hi)?;
             if let Some(dl) = delays {
                 // Per-synapse delays: compiled as sparse rows (a dense matrix of rings).
@@ -594,17 +505,7 @@ fn compile_connection_inner(
                 }
                 let min_extra = extra.iter().copied().min().unwrap_or(0);
                 return Ok((
-                    mk(
-                        *delay,
-                        *shift,
-                        0,
-                        ConnKind::Sparse {
-                            indptr,
-                            targets,
-                            weights,
-                            delays: extra,
-                        },
-                    ),
+                    mk(*delay, *shift, 0, ConnKind::Sparse { indptr, targets, weights, delays: extra }),
                     *delay as u64 + min_extra as u64,
                 ));
             }
@@ -621,20 +522,9 @@ fn compile_connection_inner(
             } else {
                 DenseWeights::I8(Aligned::from_slice(&rows.iter().map(|&x| x as i8).collect::<Vec<_>>()))
             };
-            Ok((
-                mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }),
-                *delay as u64,
-            ))
+            Ok((mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }), *delay as u64))
         }
-        ConnectionSpec::Conv2d {
-            weight,
-            stride,
-            padding,
-            shift,
-            delay,
-            weight_bits,
-            ..
-        } => {
+        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -648,36 +538,25 @@ fn compile_connection_inner(
                     format!("{ws:?}"),
                 ));
             }
-            let (c_out, c_in, kh, kw) = (
-                ws[0] as usize,
-                ws[1] as usize,
-                ws[2] as usize,
-                ws[3] as usize,
-            );
-            let w = tensor_shape(
-                weight,
-                &format!("connection {name:?} weight"),
-                &[c_out, c_in, kh, kw],
-            )?;
+            let (c_out, c_in, kh, kw) = (ws[0] as usize, ws[1] as usize, ws[2] as usize, ws[3] as usize);
+            let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[c_out, c_in, kh, kw])?;
             check_weights(name, &w, lo, hi)?;
             if c_in != src.c {
-                return Err(shape_err(
-                    &format!("connection {name:?} in_channels"),
-                    src.c,
-                    c_in,
-                ));
+                return Err(shape_err(&format!("connection {name:?} in_channels"), src.c, c_in));
             }
             let (oh, ow) = match (out_len(src.h, kh, sh, ph), out_len(src.w, kw, sw, pw)) {
                 (Some(a), Some(b)) => (a, b),
                 _ => {
                     return Err(invalid(
                         name,
-                        format!("kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph}x{pw} do not fit a {}x{} input", src.h, src.w),
+                        format!(
+                            "kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph}x{pw} do not fit a {}x{} input",
+                            src.h, src.w
+                        ),
                     ))
                 }
             };
-            if (dst.c, dst.h, dst.w) != (c_out, oh, ow) || !dst.hwc || dst.len() != c_out * oh * ow
-            {
+            if (dst.c, dst.h, dst.w) != (c_out, oh, ow) || !dst.hwc || dst.len() != c_out * oh * ow {
                 return Err(shape_err(
                     &format!("connection {name:?} target layer"),
                     format!("({c_out}, {oh}, {ow})"),
@@ -710,20 +589,14 @@ fn compile_connection_inner(
                         ph,
                         pw,
                         c_out,
+                        rows: window_table(src.h, kh, sh, ph, oh),
+                        cols: window_table(src.w, kw, sw, pw, ow),
                     },
                 ),
                 *delay as u64,
             ))
         }
-        ConnectionSpec::Pool2d {
-            mode,
-            kernel,
-            stride,
-            padding,
-            weight,
-            delay,
-            ..
-        } => {
+        ConnectionSpec::Pool2d { mode, kernel, stride, padding, weight, delay, .. } => {
             check_delay(*delay)?;
             let [kh, kw] = kernel.map(|x| x as usize);
             let [sh, sw] = stride.unwrap_or(*kernel).map(|x| x as usize);
@@ -747,12 +620,7 @@ fn compile_connection_inner(
             };
             let (oh, ow) = match (out_len(src.h, kh, sh, ph), out_len(src.w, kw, sw, pw)) {
                 (Some(a), Some(b)) => (a, b),
-                _ => {
-                    return Err(invalid(
-                        name,
-                        format!("window {kh}x{kw} does not fit a {}x{} input", src.h, src.w),
-                    ))
-                }
+                _ => return Err(invalid(name, format!("window {kh}x{kw} does not fit a {}x{} input", src.h, src.w))),
             };
             if (dst.c, dst.h, dst.w) != (src.c, oh, ow) {
                 return Err(shape_err(
@@ -774,21 +642,14 @@ fn compile_connection_inner(
                         sw,
                         ph,
                         pw,
+                        rows: window_table(src.h, kh, sh, ph, oh),
+                        cols: window_table(src.w, kw, sw, pw, ow),
                     },
                 ),
                 *delay as u64,
             ))
         }
-        ConnectionSpec::Sparse {
-            indptr,
-            indices,
-            weights,
-            delays,
-            shift,
-            delay,
-            weight_bits,
-            ..
-        } => {
+        ConnectionSpec::Sparse { indptr, indices, weights, delays, shift, delay, weight_bits, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -803,10 +664,7 @@ fn compile_connection_inner(
                 None => Vec::new(),
             };
             if ip[0] != 0 || ip[n_in] != nnz as i64 || ip.windows(2).any(|p| p[1] < p[0]) {
-                return Err(invalid(
-                    name,
-                    format!("indptr must start at 0, never decrease and end at nnz = {nnz}"),
-                ));
+                return Err(invalid(name, format!("indptr must start at 0, never decrease and end at nnz = {nnz}")));
             }
             for (k, &t) in idx.iter().enumerate() {
                 if t < 0 || t as usize >= n_out {
@@ -845,17 +703,7 @@ fn compile_connection_inner(
             }
             let min_extra = extra.iter().copied().min().unwrap_or(0);
             Ok((
-                mk(
-                    *delay,
-                    *shift,
-                    max_abs,
-                    ConnKind::Sparse {
-                        indptr: new_ptr,
-                        targets,
-                        weights: wts,
-                        delays: extra,
-                    },
-                ),
+                mk(*delay, *shift, max_abs, ConnKind::Sparse { indptr: new_ptr, targets, weights: wts, delays: extra }),
                 *delay as u64 + min_extra as u64,
             ))
         }

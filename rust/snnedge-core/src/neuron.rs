@@ -231,10 +231,7 @@ mod tests {
     #[test]
     fn saturation_at_state_bits() {
         let p = NeuronParams::lif(DECAY_ONE, 30000, Reset::ToValue(0), 16);
-        let mut s = NeuronState {
-            v: -32000,
-            ..Default::default()
-        };
+        let mut s = NeuronState { v: -32000, ..Default::default() };
         step(&p, &mut s, -10_000, 0);
         assert_eq!(s.v, -32768);
         let mut s = NeuronState::default();

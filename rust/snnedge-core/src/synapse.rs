@@ -130,6 +130,10 @@ pub enum ConnKind {
         pw: usize,
         /// Output channels.
         c_out: usize,
+        /// Per source row: the range of output rows whose window covers it.
+        rows: Vec<(u16, u16)>,
+        /// Per source column: the range of output columns whose window covers it.
+        cols: Vec<(u16, u16)>,
     },
     /// Adds `weight` to the same channel of every output window covering the source pixel.
     Pool {
@@ -147,6 +151,10 @@ pub enum ConnKind {
         ph: usize,
         /// Column padding.
         pw: usize,
+        /// Per source row: the range of output rows whose window covers it.
+        rows: Vec<(u16, u16)>,
+        /// Per source column: the range of output columns whose window covers it.
+        cols: Vec<(u16, u16)>,
     },
     /// Explicit synapses; row `src` lists (target internal index, shifted weight, extra delay).
     Sparse {
@@ -290,22 +298,23 @@ impl Slot {
     }
 }
 
+/// [`window_range`] for every input position `0..n_in` (the table a conv or pool keeps, so that
+/// delivering a spike needs no division).
+pub fn window_table(n_in: usize, k: usize, s: usize, p: usize, n_out: usize) -> Vec<(u16, u16)> {
+    (0..n_in)
+        .map(|i| {
+            let r = window_range(i, k, s, p, n_out);
+            (r.start as u16, r.end as u16)
+        })
+        .collect()
+}
+
 /// Output positions `o` (0 ≤ o < n_out) whose window `[o*s - p, o*s - p + k)` contains `i`.
 #[inline(always)]
-pub fn window_range(
-    i: usize,
-    k: usize,
-    s: usize,
-    p: usize,
-    n_out: usize,
-) -> core::ops::Range<usize> {
+pub fn window_range(i: usize, k: usize, s: usize, p: usize, n_out: usize) -> core::ops::Range<usize> {
     // o*s - p <= i < o*s - p + k  <=>  (i + p - k + 1)/s <= o <= (i + p)/s
     let ip = i + p;
-    let lo = if ip + 1 >= k {
-        (ip + 1 - k).div_ceil(s)
-    } else {
-        0
-    };
+    let lo = if ip + 1 >= k { (ip + 1 - k).div_ceil(s) } else { 0 };
     let hi = (ip / s + 1).min(n_out);
     lo..hi.max(lo)
 }
@@ -382,26 +391,16 @@ pub fn deliver(c: &ConnParams, src: usize, tick: u64, slots: &mut [Slot]) -> u64
             }
             *n_out as u64
         }
-        ConnKind::Conv {
-            kernel,
-            kh,
-            kw,
-            sh,
-            sw,
-            ph,
-            pw,
-            c_out,
-        } => {
+        ConnKind::Conv { kernel, kh, kw, ph, pw, sh, sw, c_out, rows, cols } => {
             let slot = &mut slots[base];
             slot.reserve(c.max_abs);
             let (ci, y, x) = c.src.coord(src);
-            let (oh, ow) = (c.dst.h, c.dst.w);
-            let rows = window_range(y, *kh, *sh, *ph, oh);
-            let cols = window_range(x, *kw, *sw, *pw, ow);
+            let ow = c.dst.w;
+            let ((r0, r1), (c0, c1)) = (rows[y], cols[x]);
             let mut ops = 0u64;
-            for oy in rows {
+            for oy in r0 as usize..r1 as usize {
                 let ky = y + ph - oy * sh;
-                for ox in cols.clone() {
+                for ox in c0 as usize..c1 as usize {
                     let kx = x + pw - ox * sw;
                     let pos = oy * ow + ox;
                     let k0 = ((ci * kh + ky) * kw + kx) * c_out;
@@ -410,42 +409,28 @@ pub fn deliver(c: &ConnParams, src: usize, tick: u64, slots: &mut [Slot]) -> u64
                         *a = a.wrapping_add(w);
                     }
                     slot.mark(pos);
-                    ops += *c_out as u64;
                 }
+                ops += (c1 - c0) as u64 * *c_out as u64;
             }
             ops
         }
-        ConnKind::Pool {
-            weight,
-            kh,
-            kw,
-            sh,
-            sw,
-            ph,
-            pw,
-        } => {
+        ConnKind::Pool { weight, rows, cols, .. } => {
             let slot = &mut slots[base];
             slot.reserve(c.max_abs);
             let (ch, y, x) = c.src.coord(src);
-            let (oh, ow, cc) = (c.dst.h, c.dst.w, c.dst.c);
-            let mut ops = 0u64;
-            for oy in window_range(y, *kh, *sh, *ph, oh) {
-                for ox in window_range(x, *kw, *sw, *pw, ow) {
+            let (ow, cc) = (c.dst.w, c.dst.c);
+            let ((r0, r1), (c0, c1)) = (rows[y], cols[x]);
+            for oy in r0 as usize..r1 as usize {
+                for ox in c0 as usize..c1 as usize {
                     let pos = oy * ow + ox;
                     let a = &mut slot.acc[pos * cc + ch];
                     *a = a.wrapping_add(*weight);
                     slot.mark(pos);
-                    ops += 1;
                 }
             }
-            ops
+            ((r1 - r0) as u64) * ((c1 - c0) as u64)
         }
-        ConnKind::Sparse {
-            indptr,
-            targets,
-            weights,
-            delays,
-        } => {
+        ConnKind::Sparse { indptr, targets, weights, delays } => {
             let (k0, k1) = (indptr[src] as usize, indptr[src + 1] as usize);
             let gs = c.dst.group_size();
             if delays.is_empty() {
@@ -486,9 +471,8 @@ mod tests {
                         }
                         let n_out = (n_in + 2 * p - k) / s + 1;
                         for i in 0..n_in {
-                            let brute: Vec<usize> = (0..n_out)
-                                .filter(|&o| o * s <= i + p && i + p < o * s + k)
-                                .collect();
+                            let brute: Vec<usize> =
+                                (0..n_out).filter(|&o| o * s <= i + p && i + p < o * s + k).collect();
                             let got: Vec<usize> = window_range(i, k, s, p, n_out).collect();
                             assert_eq!(got, brute, "n_in {n_in} k {k} s {s} p {p} i {i}");
                         }
@@ -500,12 +484,7 @@ mod tests {
 
     #[test]
     fn layout_round_trip() {
-        let l = Layout {
-            c: 3,
-            h: 4,
-            w: 5,
-            hwc: true,
-        };
+        let l = Layout { c: 3, h: 4, w: 5, hwc: true };
         for i in 0..l.len() {
             assert_eq!(l.from_logical(l.to_logical(i)), i);
         }

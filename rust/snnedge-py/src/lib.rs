@@ -29,61 +29,36 @@ static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     let message = e.to_string();
     let build = || -> PyResult<PyErr> {
-        let module = ERRORS
-            .get_or_try_init(py, || py.import("snnedge.errors").map(|m| m.unbind()))?
-            .bind(py);
+        let module = ERRORS.get_or_try_init(py, || py.import("snnedge.errors").map(|m| m.unbind()))?.bind(py);
         let kw = PyDict::new(py);
         let class = match &e {
-            Error::Shape {
-                what,
-                expected,
-                found,
-            } => {
+            Error::Shape { what, expected, found } => {
                 kw.set_item("what", what)?;
                 kw.set_item("expected", expected)?;
                 kw.set_item("found", found)?;
                 "ShapeError"
             }
-            Error::UnsortedEvents {
-                index,
-                t_us,
-                previous_t_us,
-            } => {
+            Error::UnsortedEvents { index, t_us, previous_t_us } => {
                 kw.set_item("index", index)?;
                 kw.set_item("t_us", t_us)?;
                 kw.set_item("previous_t_us", previous_t_us)?;
                 "UnsortedEventsError"
             }
-            Error::LateEvent {
-                index,
-                t_us,
-                open_tick,
-                open_t_us,
-            } => {
+            Error::LateEvent { index, t_us, open_tick, open_t_us } => {
                 kw.set_item("index", index)?;
                 kw.set_item("t_us", t_us)?;
                 kw.set_item("open_tick", open_tick)?;
                 kw.set_item("open_t_us", open_t_us)?;
                 "LateEventError"
             }
-            Error::EventOutOfRange {
-                index,
-                field,
-                value,
-                limit,
-            } => {
+            Error::EventOutOfRange { index, field, value, limit } => {
                 kw.set_item("index", index)?;
                 kw.set_item("field", field)?;
                 kw.set_item("value", value)?;
                 kw.set_item("limit", limit)?;
                 "EventOutOfRangeError"
             }
-            Error::ParameterOverflow {
-                layer,
-                parameter,
-                value,
-                range,
-            } => {
+            Error::ParameterOverflow { layer, parameter, value, range } => {
                 kw.set_item("layer", layer)?;
                 kw.set_item("parameter", parameter)?;
                 kw.set_item("value", value)?;
@@ -137,13 +112,8 @@ fn compile(
     spec: ModelSpec,
     metadata: std::collections::BTreeMap<String, String>,
 ) -> PyResult<PyCompiledModel> {
-    let net = py
-        .detach(|| NetworkParams::compile(&spec))
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(PyCompiledModel {
-        net: Arc::new(net),
-        metadata,
-    })
+    let net = py.detach(|| NetworkParams::compile(&spec)).map_err(|e| to_py_err(py, e))?;
+    Ok(PyCompiledModel { net: Arc::new(net), metadata })
 }
 
 #[pymethods]
@@ -158,9 +128,7 @@ impl PyCompiledModel {
     /// Reads a `.snnm` model file from its bytes (header, checksum and payload checked).
     #[staticmethod]
     fn from_file_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let f = py
-            .detach(|| file::read(data))
-            .map_err(|e| to_py_err(py, e))?;
+        let f = py.detach(|| file::read(data)).map_err(|e| to_py_err(py, e))?;
         compile(py, f.spec, f.metadata)
     }
 
@@ -170,10 +138,7 @@ impl PyCompiledModel {
         py: Python<'py>,
         metadata: std::collections::BTreeMap<String, String>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let f = ModelFile {
-            spec: self.net.spec.clone(),
-            metadata,
-        };
+        let f = ModelFile { spec: self.net.spec.clone(), metadata };
         let bytes = file::write(&f).map_err(|e| to_py_err(py, e))?;
         Ok(PyBytes::new(py, &bytes))
     }
@@ -217,11 +182,7 @@ impl PyCompiledModel {
     /// Layers in processing order: (name, neuron kind, shape).
     #[getter]
     fn layers(&self) -> Vec<(String, String, Vec<u32>)> {
-        self.net
-            .layers
-            .iter()
-            .map(|l| (l.name.clone(), format!("{:?}", l.kind), l.shape.clone()))
-            .collect()
+        self.net.layers.iter().map(|l| (l.name.clone(), format!("{:?}", l.kind), l.shape.clone())).collect()
     }
 
     /// Total number of synapses (weights).
@@ -254,29 +215,19 @@ impl PyEngine {
     fn feed_bytes(&mut self, py: Python<'_>, bytes: &[u8], out: &mut Vec<Spike>) -> PyResult<()> {
         let all = raw_events(py, bytes)?;
         let inner = &mut self.inner;
-        py.detach(|| inner.validate(&all))
-            .map_err(|e| to_py_err(py, e))?;
+        py.detach(|| inner.validate(&all)).map_err(|e| to_py_err(py, e))?;
         for chunk in bytes.chunks(EVENTS_PER_RELEASE * EVENT_RECORD_BYTES) {
             let ev = raw_events(py, chunk)?;
-            py.detach(|| inner.feed(&ev, out))
-                .map_err(|e| to_py_err(py, e))?;
+            py.detach(|| inner.feed(&ev, out)).map_err(|e| to_py_err(py, e))?;
             py.check_signals()?;
         }
         Ok(())
     }
 
-    fn advance_to_tick(
-        &mut self,
-        py: Python<'_>,
-        end_tick: u64,
-        out: &mut Vec<Spike>,
-    ) -> PyResult<()> {
+    fn advance_to_tick(&mut self, py: Python<'_>, end_tick: u64, out: &mut Vec<Spike>) -> PyResult<()> {
         let inner = &mut self.inner;
         loop {
-            let step_end = inner
-                .open_tick()
-                .saturating_add(TICKS_PER_RELEASE)
-                .min(end_tick);
+            let step_end = inner.open_tick().saturating_add(TICKS_PER_RELEASE).min(end_tick);
             // Jump over idle stretches in one call: only ticks with work cost anything.
             let step_end = match inner.next_work_tick() {
                 Some(k) if k > inner.open_tick() => step_end.max(k.saturating_add(1).min(end_tick)),
@@ -296,17 +247,11 @@ impl PyEngine {
 impl PyEngine {
     #[new]
     fn new(model: &PyCompiledModel) -> Self {
-        PyEngine {
-            inner: Engine::new(model.net.clone()),
-        }
+        PyEngine { inner: Engine::new(model.net.clone()) }
     }
 
     /// Consumes the bytes of an EVENT_DTYPE array; returns the bytes of the final spikes.
-    fn feed<'py>(
-        &mut self,
-        py: Python<'py>,
-        events: PyReadonlyArray1<'py, u8>,
-    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    fn feed<'py>(&mut self, py: Python<'py>, events: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyArray1<u8>>> {
         let mut out = Vec::new();
         self.feed_bytes(py, events.as_slice()?, &mut out)?;
         Ok(spikes_to_numpy(py, spike_bytes(&out)))
@@ -321,11 +266,7 @@ impl PyEngine {
     }
 
     /// `feed`, then advance to the last event's tick.
-    fn run<'py>(
-        &mut self,
-        py: Python<'py>,
-        events: PyReadonlyArray1<'py, u8>,
-    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    fn run<'py>(&mut self, py: Python<'py>, events: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyArray1<u8>>> {
         let bytes = events.as_slice()?;
         let mut out = Vec::new();
         self.feed_bytes(py, bytes, &mut out)?;
@@ -381,13 +322,7 @@ impl PyEngine {
         d.set_item("synops", s.synops)?;
         d.set_item("neuron_updates", s.neuron_updates)?;
         d.set_item("output_spikes", s.output_spikes)?;
-        let names: Vec<String> = self
-            .inner
-            .network()
-            .layers
-            .iter()
-            .map(|l| l.name.clone())
-            .collect();
+        let names: Vec<String> = self.inner.network().layers.iter().map(|l| l.name.clone()).collect();
         let per = PyDict::new(py);
         for (n, c) in names.iter().zip(&s.layer_spikes) {
             per.set_item(n, c)?;

@@ -56,16 +56,12 @@ pub fn crc32(data: &[u8]) -> u32 {
 }
 
 fn fmt_err(offset: Option<u64>, message: impl Into<String>) -> Error {
-    Error::ModelFormat {
-        offset,
-        message: message.into(),
-    }
+    Error::ModelFormat { offset, message: message.into() }
 }
 
 /// Serializes a model file.
 pub fn write(file: &ModelFile) -> Result<Vec<u8>> {
-    let payload = rmp_serde::to_vec_named(file)
-        .map_err(|e| fmt_err(None, alloc::format!("cannot encode: {e}")))?;
+    let payload = rmp_serde::to_vec_named(file).map_err(|e| fmt_err(None, alloc::format!("cannot encode: {e}")))?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -81,10 +77,7 @@ pub fn read(bytes: &[u8]) -> Result<ModelFile> {
     if bytes.len() < HEADER_LEN {
         return Err(fmt_err(
             Some(bytes.len() as u64),
-            alloc::format!(
-                "file ends after {} bytes, inside the {HEADER_LEN}-byte header",
-                bytes.len()
-            ),
+            alloc::format!("file ends after {} bytes, inside the {HEADER_LEN}-byte header", bytes.len()),
         ));
     }
     if bytes[0..8] != MAGIC {
@@ -94,17 +87,12 @@ pub fn read(bytes: &[u8]) -> Result<ModelFile> {
     if version != FORMAT_VERSION {
         return Err(fmt_err(
             Some(8),
-            alloc::format!(
-                "format version {version} is not supported (this reader knows {FORMAT_VERSION})"
-            ),
+            alloc::format!("format version {version} is not supported (this reader knows {FORMAT_VERSION})"),
         ));
     }
     let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
     if flags != 0 {
-        return Err(fmt_err(
-            Some(10),
-            alloc::format!("unknown flags {flags:#06x}"),
-        ));
+        return Err(fmt_err(Some(10), alloc::format!("unknown flags {flags:#06x}")));
     }
     let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
     let mut len8 = [0u8; 8];
@@ -112,16 +100,17 @@ pub fn read(bytes: &[u8]) -> Result<ModelFile> {
     let len = u64::from_le_bytes(len8);
     let avail = (bytes.len() - HEADER_LEN) as u64;
     if len > MAX_PAYLOAD || len != avail {
-        return Err(fmt_err(Some(16), alloc::format!("header declares a {len}-byte payload, the file holds {avail} bytes after the header")));
+        return Err(fmt_err(
+            Some(16),
+            alloc::format!("header declares a {len}-byte payload, the file holds {avail} bytes after the header"),
+        ));
     }
     let payload = &bytes[HEADER_LEN..];
     let got = crc32(payload);
     if got != crc {
         return Err(fmt_err(
             Some(12),
-            alloc::format!(
-                "checksum mismatch (header {crc:#010x}, content {got:#010x}): the file is corrupt"
-            ),
+            alloc::format!("checksum mismatch (header {crc:#010x}, content {got:#010x}): the file is corrupt"),
         ));
     }
     let mut de = rmp_serde::Deserializer::new(payload);
@@ -137,10 +126,7 @@ pub fn spec_from_msgpack(bytes: &[u8]) -> Result<ModelSpec> {
     let mut de = rmp_serde::Deserializer::new(bytes);
     ModelSpec::deserialize(&mut de).map_err(|e| {
         let pos = (bytes.len() - de.get_ref().len()) as u64;
-        fmt_err(
-            Some(pos),
-            alloc::format!("cannot decode model description: {e}"),
-        )
+        fmt_err(Some(pos), alloc::format!("cannot decode model description: {e}"))
     })
 }
 

@@ -326,9 +326,7 @@ pub enum TensorData {
 impl Tensor {
     /// Number of elements the shape declares (saturating, so a huge shape cannot overflow).
     pub fn numel(&self) -> u64 {
-        self.shape
-            .iter()
-            .fold(1u64, |a, &d| a.saturating_mul(d as u64))
+        self.shape.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64))
     }
 
     /// The elements as i64, after checking that the data matches dtype and shape.
@@ -365,22 +363,14 @@ impl Tensor {
             TensorData::Bytes(b) => match self.dtype {
                 DType::Int8 => b.iter().map(|&x| x as i8 as i64).collect(),
                 DType::Uint8 => b.iter().map(|&x| x as i64).collect(),
-                DType::Int16 => b
-                    .chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as i64)
-                    .collect(),
-                DType::Uint16 => b
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
-                    .collect(),
-                DType::Int32 => b
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                    .collect(),
-                DType::Uint32 => b
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                    .collect(),
+                DType::Int16 => b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect(),
+                DType::Uint16 => b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as i64).collect(),
+                DType::Int32 => {
+                    b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()
+                }
+                DType::Uint32 => {
+                    b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()
+                }
                 DType::Int64 => b
                     .chunks_exact(8)
                     .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -403,10 +393,6 @@ impl Tensor {
 
     /// Builds an `int64` tensor from values (used by tests and builders).
     pub fn from_i64(shape: Vec<u32>, values: Vec<i64>) -> Self {
-        Tensor {
-            dtype: DType::Int64,
-            shape,
-            data: TensorData::Ints(values),
-        }
+        Tensor { dtype: DType::Int64, shape, data: TensorData::Ints(values) }
     }
 }
