@@ -687,11 +687,10 @@ fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u6
         if !p.spiking || !over {
             continue;
         }
-        for k in 0..vb.len() {
-            if vb[k] < thr {
+        for (k, x) in vb.iter_mut().enumerate() {
+            if *x < thr {
                 continue;
             }
-            let x = &mut vb[k];
             spikes.push((b0 + k) as u32);
             *x = match p.reset {
                 Reset::Subtract => saturate(*x as i64 - thr as i64, lo, hi),

@@ -1,6 +1,8 @@
 //! Golden cases (`firmware_models/golden/*.json`): model + events + expected output, produced by
 //! the numpy reference (`tests/make_golden.py`). The Python tests run the same files.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Builds the bundled model firmware_models/motion_direction.snnm: a direction-of-motion
+detector for a 32x32 event sensor, written by hand with synaptic delays (no training).
+
+How it works (a Reichardt-style correlator in integer form): layer ``motion`` has four
+channels (right, left, down, up) at every pixel. Each motion neuron gets the pixel under it
+now, and one neighbour one tick (1 ms) earlier through a second convolution with delay 1.
+Only the two together reach the threshold, so the neuron fires when an edge moved from that
+neighbour to this pixel within a tick: that neighbour's side says the direction. Layer
+``direction`` (4 LIF neurons) sums each channel; its spikes are the model's output.
+
+    python examples/build_motion_model.py [OUT.snnm]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+import snnedge as se
+
+SIZE = 32
+# kernel offset (row, col) of the neighbour an edge comes from, per direction channel
+NEIGHBOUR = {0: (1, 0), 1: (1, 2), 2: (0, 1), 3: (2, 1)}  # right, left, down, up
+W_EDGE = 40
+THRESHOLD = 60
+
+
+def build() -> se.Model:
+    now = np.zeros((4, 2, 3, 3), np.int8)
+    before = np.zeros((4, 2, 3, 3), np.int8)
+    for o, (ky, kx) in NEIGHBOUR.items():
+        now[o, :, 1, 1] = W_EDGE          # this pixel, both polarities
+        before[o, :, ky, kx] = W_EDGE     # the neighbour, one tick earlier
+    readout = np.zeros((4, 4 * SIZE * SIZE), np.int8)
+    for o in range(4):
+        readout[o, o * SIZE * SIZE:(o + 1) * SIZE * SIZE] = 1
+    layers = [
+        se.LIF("motion", (4, SIZE, SIZE), decay_mem=16384, threshold=THRESHOLD, reset="zero"),
+        se.LIF("direction", (4,), decay_mem=58982, threshold=6, reset="subtract"),
+    ]
+    conns = [
+        se.Conv2d("now", "input", "motion", now, padding=1),
+        se.Conv2d("before", "input", "motion", before, padding=1, delay=1),
+        se.Dense("readout", "motion", "direction", readout),
+    ]
+    return se.Model((2, SIZE, SIZE), 1000, layers, conns, output="direction", name="motion-direction")
+
+
+def main() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "firmware_models", "motion_direction.snnm")
+    model = build()
+    meta = {
+        "source": "examples/build_motion_model.py",
+        "framework": "snnedge (hand-built)",
+        "outputs": "right,left,down,up",
+        "description": "direction of motion of edges on a 32x32 DVS-like sensor (delay correlator)",
+    }
+    model.save(out, metadata=meta)
+    digest = hashlib.sha256(open(out, "rb").read()).hexdigest()
+    manifest = {
+        "motion_direction.snnm": {
+            "sha256": digest, "format_version": int(se._core.MODEL_FORMAT_VERSION), **meta,
+            "input_shape": list(model.input_shape), "tick_us": model.tick_us,
+            "layers": [[n, k, list(s)] for n, k, s in model.layers], "synapses": model.synapse_count,
+        }
+    }
+    with open(os.path.join(os.path.dirname(out), "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    print(f"wrote {out} ({os.path.getsize(out)} bytes, sha256 {digest[:16]})")
+
+
+if __name__ == "__main__":
+    main()
