@@ -229,7 +229,7 @@ def test_dense_steady_state_matches_reference():
     assert counts["h"] > 100
 
 
-def test_ctrl_c_interrupts_a_long_call():
+def test_ctrl_c_interrupts_a_long_call(tmp_path):
     code = textwrap.dedent("""
         import numpy as np, snnedge as se, sys
         m = se.Model((1,), 1, [se.LIF("o", (1000,), decay_mem=60000, threshold=100, bias=1)],
@@ -241,7 +241,8 @@ def test_ctrl_c_interrupts_a_long_call():
         except KeyboardInterrupt:
             print("interrupted", e.open_tick > 0, flush=True)
     """)
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    # cwd outside the source tree, so that the installed package is imported
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     assert p.stdout.readline().strip() == "ready"
     time.sleep(0.5)
     p.send_signal(signal.SIGINT)
@@ -281,11 +282,27 @@ def test_threshold_step_over_all_int16(threshold, reset, bits):
     np.testing.assert_array_equal(v, expect)
 
 
-def test_cli_run_main_job():
-    r = subprocess.run([sys.executable, "-m", "snnedge", "run", "--duration", "3", "--json"],
-                       capture_output=True, text=True, check=True, cwd=os.path.join(os.path.dirname(__file__), ".."))
+def test_cli_run_main_job(tmp_path):
+    model = os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm")
+    r = subprocess.run([sys.executable, "-m", "snnedge", "run", "--duration", "3", "--json", "--model", model],
+                       capture_output=True, text=True, check=True, cwd=tmp_path)
     import json
     doc = json.loads(r.stdout)
     s = doc["summary"]
     assert s["stimuli"] >= 25 and s["accuracy"] >= 0.9
     assert s["events"] > 10_000 and s["synops"] > s["events"]
+
+
+def test_many_events_in_one_tick_sum_exactly():
+    # 700 events of weight -128 / +127 in one tick: the batched 16-bit row sums split at 255 rows
+    w = np.array([[-128, 127], [127, -128], [-128, -128]], np.int64)
+    model = se.Model((2,), 1000, [se.Integrator("acc", (3,), state_bits=32)], [se.Dense("d", "input", "acc", w)])
+    t = np.sort(np.concatenate([np.full(700, 10), np.full(300, 1500), np.arange(2000, 2600)]))
+    x = np.random.default_rng(3).integers(0, 2, t.size)
+    ev = se.make_events(t, x)
+    eng = se.Engine(model)
+    eng.run(ev)
+    _, states, _ = simulate(model.spec, [(int(a), int(b), 0, 1) for a, b in zip(t, x)], int(t[-1]) // 1000)
+    np.testing.assert_array_equal(eng.state("acc")["v"], states["acc"]["v"])
+    counts = np.bincount(x, minlength=2)
+    np.testing.assert_array_equal(eng.state("acc")["v"], w @ counts)

@@ -197,6 +197,8 @@ pub struct Engine {
     stats: Stats,
     spikes: Vec<u32>,
     out_tick: Vec<u32>,
+    /// 16-bit partial sums of batched dense delivery (see `synapse::deliver_batch`).
+    scratch16: Vec<i16>,
 }
 
 impl Engine {
@@ -214,6 +216,7 @@ impl Engine {
             stats,
             spikes: Vec::new(),
             out_tick: Vec::new(),
+            scratch16: Vec::new(),
         }
     }
 
@@ -407,12 +410,12 @@ impl Engine {
 
     /// One tick: input deliveries, then every layer with work, in processing order.
     fn compute_tick(&mut self, t: u64, inputs: &[u32], out: &mut Vec<Spike>) {
-        let Engine { net, layers, stats, spikes, out_tick, .. } = self;
+        let Engine { net, layers, stats, spikes, out_tick, scratch16, .. } = self;
         let net: &NetworkParams = net;
         stats.ticks_computed += 1;
         for &k in &net.input_outgoing {
             let c = &net.connections[k];
-            stats.synops += deliver_batch(c, inputs, t, &mut layers[c.target].slots);
+            stats.synops += deliver_batch(c, inputs, t, &mut layers[c.target].slots, scratch16);
         }
         for li in 0..net.layers.len() {
             let lp = &net.layers[li];
@@ -435,7 +438,7 @@ impl Engine {
             }
             for &k in &lp.outgoing {
                 let c = &net.connections[k];
-                stats.synops += deliver_batch(c, spikes, t, &mut layers[c.target].slots);
+                stats.synops += deliver_batch(c, spikes, t, &mut layers[c.target].slots, scratch16);
             }
         }
     }
