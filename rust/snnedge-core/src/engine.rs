@@ -80,6 +80,8 @@ struct LayerState {
     live_next: Vec<u32>,
     /// `t + 1` when the group was queued in `live_next` during tick `t`.
     live_mark: Vec<u64>,
+    /// Scratch: (group, idle ticks) of the groups stepped in the current tick.
+    work: Vec<(u32, u64)>,
 }
 
 impl LayerState {
@@ -105,6 +107,7 @@ impl LayerState {
                 .collect(),
             live_next: Vec::new(),
             live_mark: vec![0; g],
+            work: Vec::new(),
         }
     }
 
@@ -518,26 +521,28 @@ fn step_layer(lp: &LayerParams, st: &mut LayerState, t: u64, spikes: &mut Vec<u3
         if let Some(k) = st.uniform.take() {
             st.next.fill(k);
         }
-        let mut step_one = |st: &mut LayerState, slot: &mut Slot, g: usize| {
-            if st.next[g] == t + 1 {
-                return; // already stepped this tick
+        // The groups with work this tick, each once, with the ticks it sat idle.
+        let mut work = core::mem::take(&mut st.work);
+        work.clear();
+        for &g in slot.groups.iter().chain(live_cur.iter()) {
+            let g = g as usize;
+            if st.next[g] != t + 1 {
+                work.push((g as u32, t - st.next[g]));
+                st.next[g] = t + 1;
             }
-            let idle = t - st.next[g];
-            st.next[g] = t + 1;
-            if simple && slot.wide.is_empty() {
-                step_group_simple(lp, st, slot, g, idle, t, spikes);
-            } else {
-                step_group_general(lp, st, slot, g, idle, t, spikes);
+        }
+        updates += (work.len() * gs) as u64;
+        if simple && slot.wide.is_empty() {
+            catch_up_groups(&mut st.v, gs, &work, p.decay_mem);
+            for &(g, _) in &work {
+                step_group_simple(lp, st, &mut slot, g as usize, 0, t, spikes);
             }
-            updates += gs as u64;
-        };
-        for k in 0..slot.groups.len() {
-            let g = slot.groups[k] as usize;
-            step_one(st, &mut slot, g);
+        } else {
+            for &(g, idle) in &work {
+                step_group_general(lp, st, &mut slot, g as usize, idle, t, spikes);
+            }
         }
-        for &g in &live_cur {
-            step_one(st, &mut slot, g as usize);
-        }
+        st.work = work;
     }
     slot.finish();
     st.slots[si] = slot;
@@ -624,6 +629,37 @@ fn step_group_simple(
 /// See `step_layer`: a whole-layer pass costs about this many times less per neuron than a
 /// per-group step with catch-up (measured on W2, x86-64 with AVX-512, and on W1).
 const DENSE_PASS_RATIO: usize = 16;
+
+/// Catches up the membranes of many groups at once: group `g` gets `idle` ticks of [`decay`].
+///
+/// Each group's catch-up is a chain of dependent multiplies (one per idle tick); done one
+/// group after the other, the chains' latency adds up. Here a batch of groups advances one
+/// tick at a time, so the independent chains of different groups overlap in the pipeline.
+/// A batch stops as soon as every membrane in it is zero (further decays change nothing).
+fn catch_up_groups(v: &mut [i32], gs: usize, work: &[(u32, u64)], alpha: u32) {
+    const BATCH: usize = 16;
+    if alpha >= DECAY_ONE {
+        return;
+    }
+    for batch in work.chunks(BATCH) {
+        let longest = batch.iter().map(|&(_, idle)| idle).max().unwrap_or(0);
+        for k in 0..longest {
+            let mut any = 0i32;
+            for &(g, idle) in batch {
+                if k < idle {
+                    let g = g as usize;
+                    for x in &mut v[g * gs..(g + 1) * gs] {
+                        *x = decay(*x, alpha);
+                        any |= *x;
+                    }
+                }
+            }
+            if any == 0 {
+                break;
+            }
+        }
+    }
+}
 
 /// `idle` ticks of [`decay`] on every value of `v`: exactly [`crate::fixed::decay_n`] per
 /// element, but in lock-step so that the independent lanes run in parallel (a group's
