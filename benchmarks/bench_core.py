@@ -3,10 +3,13 @@
 
     python benchmarks/bench_core.py [--shared ../shared] [--data /tmp/bench-data] [--reps 3]
 
-For each workload the network is built in integer form exactly as the shared int8 baseline
-(`shared/bench/peers/rust_limit.py`) quantizes it: per-layer symmetric int8 weights
-(scale max|w|/127), threshold round(1/scale), leak 0.9 as the Q0.16 factor 58982, reset by
-subtraction, zero delay. It runs through the public Python API (`Engine.run` on the whole
+For each workload the network is built in integer form with the weights of the shared int8
+baseline (`shared/bench/peers/rust_limit.py`): per-layer symmetric int8 weights (scale
+max|w|/127), leak 0.9 as the Q0.16 factor 58982, reset by subtraction, zero delay. The state
+carries FRAC_BITS fractional bits: each weight is added shifted left by FRAC_BITS (the
+connection's `shift`) and the threshold is round(2^FRAC_BITS / scale). Without them the
+contract's per-tick truncation of the leak costs about half a weight unit per tick, which on
+W2 (thresholds near 94 units) cost 45% of the output spikes against the float reference. It runs through the public Python API (`Engine.run` on the whole
 array, and `Engine.feed` in 10 ms chunks), and the script also runs the plain numpy
 event-driven baseline (`numpy_event.py`) and the int8 loop (`rust_limit.py`) in the same
 session, so every figure is reported as a ratio measured on the same machine in the same run.
@@ -28,6 +31,7 @@ import snnedge as se
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LEAK_Q16 = 58982  # round(0.9 * 65536)
+FRAC_BITS = 8
 
 
 def q8(w: np.ndarray):
@@ -40,19 +44,19 @@ def build(d: dict, workload: str) -> se.Model:
     if workload == "W1":
         wi, s1 = q8(d["w_in"])
         n_hid = wi.shape[1]
-        first = se.Dense("fc1", "input", "hidden", wi.T)
+        first = se.Dense("fc1", "input", "hidden", wi.T, shift=FRAC_BITS)
         hid_shape = (n_hid,)
         in_shape = (2, 34, 34)
     else:
         wc, s1 = q8(d["w_conv"])
-        first = se.Conv2d("conv", "input", "hidden", wc, stride=2)
+        first = se.Conv2d("conv", "input", "hidden", wc, stride=2, shift=FRAC_BITS)
         hid_shape = (8, 62, 62)
         in_shape = (2, 128, 128)
     layers = [
-        se.LIF("hidden", hid_shape, decay_mem=LEAK_Q16, threshold=round(1.0 / s1), reset="subtract"),
-        se.LIF("out", (wo.shape[1],), decay_mem=LEAK_Q16, threshold=round(1.0 / s2), reset="subtract"),
+        se.LIF("hidden", hid_shape, decay_mem=LEAK_Q16, threshold=round(2**FRAC_BITS / s1), reset="subtract"),
+        se.LIF("out", (wo.shape[1],), decay_mem=LEAK_Q16, threshold=round(2**FRAC_BITS / s2), reset="subtract"),
     ]
-    conns = [first, se.Dense("fc2", "hidden", "out", wo.T)]
+    conns = [first, se.Dense("fc2", "hidden", "out", wo.T, shift=FRAC_BITS)]
     return se.Model(in_shape, 1000, layers, conns, name=f"bench-{workload}")
 
 

@@ -306,3 +306,24 @@ def test_many_events_in_one_tick_sum_exactly():
     np.testing.assert_array_equal(eng.state("acc")["v"], states["acc"]["v"])
     counts = np.bincount(x, minlength=2)
     np.testing.assert_array_equal(eng.state("acc")["v"], w @ counts)
+
+
+def test_whole_layer_pass_saturates_exactly_with_huge_inputs():
+    # 24-bit LIF layer in the whole-layer pass: inputs far beyond the state range (2^29 per
+    # event, both signs) together with a bias; compared with the reference.
+    rng = np.random.default_rng(9)
+    w = rng.choice([-16384, -3, 0, 5, 16384], size=(20, 6))
+    layers = [se.LIF("h", (20,), decay_mem=60000, threshold=2**22, bias=rng.integers(-2**22, 2**22, 20)),
+              se.LIF("h16", (20,), decay_mem=50000, threshold=30000, state_bits=16, reset="zero")]
+    conns = [se.Dense("a", "input", "h", w, shift=15, weight_bits=16),
+             se.Dense("b", "input", "h16", w, shift=15, weight_bits=16)]
+    model = se.Model((6,), 10, layers, conns, output="h")
+    t = np.sort(rng.integers(0, 3000, 900))
+    ev = se.make_events(t, rng.integers(0, 6, t.size))
+    eng = se.Engine(model)
+    out = eng.run(ev)
+    spikes, states, counts = simulate(model.spec, [(int(a), int(b), 0, 1) for a, b in zip(ev["t"], ev["x"])], int(t[-1]) // 10)
+    assert [(int(a), int(b)) for a, b in zip(out["t"], out["neuron"])] == spikes
+    for name in ("h", "h16"):
+        np.testing.assert_array_equal(eng.state(name)["v"], states[name]["v"])
+    assert counts["h"] > 50

@@ -690,13 +690,14 @@ fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u6
     let (lo, hi, alpha, thr) = (p.lo, p.hi, p.decay_mem, p.threshold);
     let (lo32, hi32) = (lo as i32, hi as i32);
     // States of at most 24 bits decay in 32-bit lanes (see `fixed::decay_24`). Then |decay|
-    // and |bias| are below 2^23, so their sum is exact; adding the input with i32 saturation
-    // and clamping to the (at most 24-bit) state range gives the same value as the exact sum
-    // saturated once: if the i32 add saturates, the exact sum is beyond the range on that side.
+    // and |bias| are at most 2^23, so with the input clamped to ±2^25 the sum cannot overflow
+    // i32, and clamping it to the (at most 24-bit) state range gives the same value as the
+    // exact sum saturated once: when the input was clamped, the exact sum lies beyond ±2^24,
+    // outside the state range on the same side as the clamped sum.
     let narrow = hi < (1 << 23) && alpha < DECAY_ONE;
     let update = |x: i32, a: i32, b: i32| -> i32 {
         if narrow {
-            (decay_24(x, alpha) + b).saturating_add(a).clamp(lo32, hi32)
+            (decay_24(x, alpha) + b + a.clamp(-(1 << 25), 1 << 25)).clamp(lo32, hi32)
         } else {
             saturate(decay(x, alpha) as i64 + a as i64 + b as i64, lo, hi)
         }

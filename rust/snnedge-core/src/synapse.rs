@@ -330,10 +330,11 @@ pub fn deliver_batch(c: &ConnParams, srcs: &[u32], tick: u64, slots: &mut [Slot]
         let sh = c.shift;
         slot.all = true;
         match weights {
-            // Several unshifted 8-bit rows: sum them in 16-bit lanes first (twice the lanes
-            // per vector instruction), then widen once into the i32 partial sums. Exact: at
-            // most I16_BATCH rows of |w| <= 128 are summed, and 255 * 128 < 2^15.
-            DenseWeights::I8(w) if sh == 0 && srcs.len() > 1 => {
+            // Several 8-bit rows: sum them in 16-bit lanes first (twice the lanes per vector
+            // instruction), then shift and widen once into the i32 partial sums. Exact: at
+            // most I16_BATCH rows of |w| <= 128 are summed (255 * 128 < 2^15), and shifting
+            // the sum equals summing the shifted weights.
+            DenseWeights::I8(w) if srcs.len() > 1 => {
                 const I16_BATCH: usize = 255;
                 scratch.clear();
                 scratch.resize(n_out, 0);
@@ -346,7 +347,7 @@ pub fn deliver_batch(c: &ConnParams, srcs: &[u32], tick: u64, slots: &mut [Slot]
                         }
                     }
                     for (a, b) in slot.acc[..n_out].iter_mut().zip(scratch.iter_mut()) {
-                        *a = a.wrapping_add(*b as i32);
+                        *a = a.wrapping_add((*b as i32) << sh);
                         *b = 0;
                     }
                 }
