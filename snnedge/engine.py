@@ -10,8 +10,15 @@ from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events
 from .model import Model
 
 
-def _spikes(raw: np.ndarray) -> np.ndarray:
-    return raw.view(SPIKE_DTYPE)
+def _spikes(raw: bytearray) -> np.ndarray:
+    return np.frombuffer(raw, SPIKE_DTYPE)
+
+
+def _event_bytes(events: Any) -> np.ndarray:
+    """The bytes of the events as uint8, without a copy for EVENT_DTYPE arrays."""
+    if not (type(events) is np.ndarray and events.dtype is EVENT_DTYPE and events.flags.c_contiguous):
+        events = as_events(events)
+    return np.frombuffer(events, np.uint8) if events.size else np.zeros(0, np.uint8)
 
 
 class Engine:
@@ -50,8 +57,7 @@ class Engine:
         A chunk with a problem (unsorted or late timestamps, events outside the input layout)
         raises before anything of it is consumed.
         """
-        ev = as_events(events)
-        return _spikes(self._core.feed(ev.view(np.uint8)))
+        return _spikes(self._core.feed(_event_bytes(events)))
 
     def advance(self, t_us: int) -> np.ndarray:
         """Declares time ``t_us`` reached: computes every tick up to and including the one that
@@ -62,8 +68,7 @@ class Engine:
 
     def run(self, events: Any) -> np.ndarray:
         """``feed`` plus ``advance`` to the last event's tick: the whole output for ``events``."""
-        ev = as_events(events)
-        return _spikes(self._core.run(ev.view(np.uint8)))
+        return _spikes(self._core.run(_event_bytes(events)))
 
     def reset(self) -> None:
         """Back to the fresh state: zero states, time at tick 0, counters cleared."""

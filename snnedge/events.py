@@ -68,6 +68,8 @@ def as_events(events: Any) -> np.ndarray:
     polarity, polarity in {-1, 1}, and plain integer arrays of shape ``(N, 4)`` in the column
     order t, x, y, p.
     """
+    if type(events) is np.ndarray and events.dtype == EVENT_DTYPE and events.ndim == 1 and events.flags.c_contiguous:
+        return events  # the common case, checked first and cheaply (called once per chunk)
     arr = np.asarray(events)
     if arr.dtype == EVENT_DTYPE:
         if arr.ndim != 1:

@@ -8,17 +8,19 @@
 
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 use snnedge_core::event::{EVENT_RECORD_BYTES, SPIKE_RECORD_BYTES};
 use snnedge_core::model::file::{self, ModelFile};
-use snnedge_core::{Engine, Error, ModelSpec, NetworkParams, RawEvents, Spike};
+use snnedge_core::{Engine, Error, EventSlice, ModelSpec, NetworkParams, RawEvents, Spike};
 
 /// Events handed to the core per GIL release; between two, Ctrl-C is checked.
 const EVENTS_PER_RELEASE: usize = 1 << 16;
+/// Chunks up to this many events are fed without releasing the GIL (short calls).
+const SHORT_CALL_EVENTS: usize = 1024;
 /// Ticks advanced per GIL release (only matters for networks that never go idle).
 const TICKS_PER_RELEASE: u64 = 1 << 16;
 
@@ -88,16 +90,14 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     build().unwrap_or_else(|err| err)
 }
 
-fn spikes_to_numpy<'py>(py: Python<'py>, bytes: Vec<u8>) -> Bound<'py, PyArray1<u8>> {
-    bytes.into_pyarray(py)
-}
-
-fn spike_bytes(spikes: &[Spike]) -> Vec<u8> {
+/// The spike records as a `bytearray` (the Python side wraps it with `np.frombuffer`, which
+/// costs half of a structured `view` per call; spikes are few, so the one copy is cheap).
+fn spikes_out<'py>(py: Python<'py>, spikes: &[Spike]) -> Bound<'py, PyByteArray> {
     let mut out = Vec::with_capacity(spikes.len() * SPIKE_RECORD_BYTES);
     for s in spikes {
         s.write_le(&mut out);
     }
-    out
+    PyByteArray::new(py, &out)
 }
 
 /// A compiled, validated, immutable network (shared by any number of engines).
@@ -215,6 +215,14 @@ impl PyEngine {
     fn feed_bytes(&mut self, py: Python<'_>, bytes: &[u8], out: &mut Vec<Spike>) -> PyResult<()> {
         let all = raw_events(py, bytes)?;
         let inner = &mut self.inner;
+        if all.len() <= SHORT_CALL_EVENTS {
+            // A few microseconds of work: releasing the GIL would cost a noticeable share.
+            return inner.feed(&all, out).map_err(|e| to_py_err(py, e));
+        }
+        if all.len() <= EVENTS_PER_RELEASE {
+            // One release of the GIL: `feed` validates the whole chunk before consuming any.
+            return py.detach(|| inner.feed(&all, out)).map_err(|e| to_py_err(py, e));
+        }
         py.detach(|| inner.validate(&all)).map_err(|e| to_py_err(py, e))?;
         for chunk in bytes.chunks(EVENTS_PER_RELEASE * EVENT_RECORD_BYTES) {
             let ev = raw_events(py, chunk)?;
@@ -250,33 +258,33 @@ impl PyEngine {
         PyEngine { inner: Engine::new(model.net.clone()) }
     }
 
-    /// Consumes the bytes of an EVENT_DTYPE array; returns the bytes of the final spikes.
-    fn feed<'py>(&mut self, py: Python<'py>, events: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    /// Consumes the bytes of an EVENT_DTYPE array; returns the records of the final spikes.
+    fn feed<'py>(&mut self, py: Python<'py>, events: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyByteArray>> {
         let mut out = Vec::new();
         self.feed_bytes(py, events.as_slice()?, &mut out)?;
-        Ok(spikes_to_numpy(py, spike_bytes(&out)))
+        Ok(spikes_out(py, &out))
     }
 
     /// Computes every tick up to and including the one containing `t_us`.
-    fn advance<'py>(&mut self, py: Python<'py>, t_us: u64) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    fn advance<'py>(&mut self, py: Python<'py>, t_us: u64) -> PyResult<Bound<'py, PyByteArray>> {
         let mut out = Vec::new();
         let end = (t_us / self.inner.network().tick_us).saturating_add(1);
         self.advance_to_tick(py, end, &mut out)?;
-        Ok(spikes_to_numpy(py, spike_bytes(&out)))
+        Ok(spikes_out(py, &out))
     }
 
     /// `feed`, then advance to the last event's tick.
-    fn run<'py>(&mut self, py: Python<'py>, events: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    fn run<'py>(&mut self, py: Python<'py>, events: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyByteArray>> {
         let bytes = events.as_slice()?;
         let mut out = Vec::new();
         self.feed_bytes(py, bytes, &mut out)?;
         if bytes.len() >= EVENT_RECORD_BYTES {
             let last = raw_events(py, &bytes[bytes.len() - EVENT_RECORD_BYTES..])?;
-            let t = snnedge_core::EventSlice::get(&last, 0).t;
+            let t = last.get(0).t;
             let end = (t / self.inner.network().tick_us).saturating_add(1);
             self.advance_to_tick(py, end, &mut out)?;
         }
-        Ok(spikes_to_numpy(py, spike_bytes(&out)))
+        Ok(spikes_out(py, &out))
     }
 
     /// Back to the fresh state (states, time, counters).
