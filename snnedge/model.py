@@ -97,6 +97,7 @@ class Layer:
     adapt_decay: int = DECAY_ONE
     state_bits: int = 24
     bias: Optional[ArrayLike] = None
+    bias_syn: Optional[ArrayLike] = None
 
     def to_spec(self, extra_bias: Optional[np.ndarray] = None) -> Dict[str, Any]:
         if self.neuron not in NEURON_KINDS:
@@ -124,6 +125,8 @@ class Layer:
             bias = extra_bias if bias is None else np.broadcast_to(bias, extra_bias.shape) + extra_bias
         if bias is not None:
             spec["bias"] = _tensor(self.name, "bias", np.asarray(bias).reshape(-1), "int32")
+        if self.bias_syn is not None:
+            spec["bias_syn"] = _tensor(self.name, "bias_syn", np.asarray(self.bias_syn).reshape(-1), "int32")
         return spec
 
 

@@ -166,8 +166,11 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
         bias = np.zeros(n, np.int64)
         if l.get("bias") is not None:
             bias = np.broadcast_to(tensor(l["bias"]).reshape(-1), (n,)).astype(np.int64)
+        bias_syn = np.zeros(n, np.int64)
+        if l.get("bias_syn") is not None:
+            bias_syn = np.broadcast_to(tensor(l["bias_syn"]).reshape(-1), (n,)).astype(np.int64)
         st.append(dict(v=np.zeros(n, np.int64), i=np.zeros(n, np.int64), theta=np.zeros(n, np.int64),
-                       r=np.zeros(n, np.int64), lo=lo, hi=hi, bias=bias))
+                       r=np.zeros(n, np.int64), lo=lo, hi=hi, bias=bias, bias_syn=bias_syn))
 
     for t in range(T):
         for li in order:
@@ -185,7 +188,7 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
             kind = l["neuron"]
             lo, hi = s["lo"], s["hi"]
             if kind in ("CubaLIF", "CubaLI"):
-                s["i"] = np.clip(decay(s["i"], l["decay_syn"]) + a, lo, hi)
+                s["i"] = np.clip(decay(s["i"], l["decay_syn"]) + a + s["bias_syn"], lo, hi)
                 x = s["i"]
             else:
                 x = a

@@ -97,11 +97,12 @@ impl LayerState {
             next: vec![0; g],
             uniform: Some(0),
             slots: (0..l.ring_len).map(|_| Slot::new(n, g)).collect(),
-            // A neuron with a bias moves on its own from the very first tick.
+            // A neuron with a bias (membrane or current) moves on its own from the first tick.
             live_cur: (0..g)
                 .filter(|&k| {
                     let gs = l.layout.group_size();
-                    !l.bias.is_empty() && l.bias[k * gs..(k + 1) * gs].iter().any(|&b| b != 0)
+                    let moving = |b: &[i32]| !b.is_empty() && b[k * gs..(k + 1) * gs].iter().any(|&x| x != 0);
+                    moving(&l.bias) || moving(&l.bias_syn)
                 })
                 .map(|k| k as u32)
                 .collect(),
@@ -577,7 +578,8 @@ fn step_group_general(
         catch_up(&lp.neuron, &mut s, idle);
         let a = slot.take(n);
         let bias = if lp.bias.is_empty() { 0 } else { lp.bias[n] };
-        let r = step(&lp.neuron, &mut s, a, bias);
+        let bias_syn = if lp.bias_syn.is_empty() { 0 } else { lp.bias_syn[n] };
+        let r = step(&lp.neuron, &mut s, a, bias, bias_syn);
         st.store(n, s);
         if r.spike {
             spikes.push(n as u32);

@@ -38,6 +38,8 @@ pub struct LayerParams {
     pub neuron: NeuronParams,
     /// Bias per neuron (internal order); empty when all zero.
     pub bias: Vec<i32>,
+    /// Current bias per neuron (internal order); empty when all zero.
+    pub bias_syn: Vec<i32>,
     /// Outgoing connections (indices into `NetworkParams::connections`).
     pub outgoing: Vec<usize>,
     /// Number of delay slots (largest incoming delay + 1).
@@ -97,7 +99,34 @@ fn shape_err(what: &str, expected: impl ToString, found: impl ToString) -> Error
     Error::Shape { what: what.into(), expected: expected.to_string(), found: found.to_string() }
 }
 
-fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
+/// A per-neuron parameter given as one value or one per neuron (C-order), in internal order;
+/// empty when absent or all zero.
+fn per_neuron(name: &str, what: &str, t: Option<&Tensor>, layout: Layout, lo: i64, hi: i64) -> Result<Vec<i32>> {
+    let Some(t) = t else { return Ok(Vec::new()) };
+    let label = format!("layer {name:?} {what}");
+    let vals = t.to_i64(&label)?;
+    for &b in &vals {
+        check_range(name, what, b, lo, hi)?;
+    }
+    let n = layout.len();
+    let full: Vec<i64> = if vals.len() == 1 {
+        vec![vals[0]; n]
+    } else if vals.len() == n {
+        vals
+    } else {
+        return Err(shape_err(&label, format!("1 or {n} values (the layer's shape)"), vals.len()));
+    };
+    if full.iter().all(|&b| b == 0) {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![0i32; n];
+    for (logical, &b) in full.iter().enumerate() {
+        out[layout.from_logical(logical)] = b as i32;
+    }
+    Ok(out)
+}
+
+fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> {
     let name = l.name.as_str();
     let layout = shape_layout(&format!("layer {name:?} shape"), &l.shape, true)?;
     check_range(name, "state_bits", l.state_bits as i64, 2, 32)?;
@@ -157,33 +186,11 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         ResetMode::Subtract => Reset::Subtract,
         ResetMode::Zero => Reset::ToValue(l.v_reset as i32),
     };
-    let bias = match &l.bias {
-        None => Vec::new(),
-        Some(t) => {
-            let what = format!("layer {name:?} bias");
-            let vals = t.to_i64(&what)?;
-            for &b in &vals {
-                check_range(name, "bias", b, lo, hi)?;
-            }
-            let n = layout.len();
-            let full: Vec<i64> = if vals.len() == 1 {
-                vec![vals[0]; n]
-            } else if vals.len() == n {
-                vals
-            } else {
-                return Err(shape_err(&what, format!("1 or {n} values (the layer's shape)"), vals.len()));
-            };
-            if full.iter().all(|&b| b == 0) {
-                Vec::new()
-            } else {
-                let mut out = vec![0i32; n];
-                for (logical, &b) in full.iter().enumerate() {
-                    out[layout.from_logical(logical)] = b as i32;
-                }
-                out
-            }
-        }
-    };
+    let bias = per_neuron(name, "bias", l.bias.as_ref(), layout, lo, hi)?;
+    let bias_syn = per_neuron(name, "bias_syn", l.bias_syn.as_ref(), layout, lo, hi)?;
+    if !has_current && !bias_syn.is_empty() {
+        return Err(invalid(name, format!("{:?} has no synaptic current; bias_syn must be absent or zero", l.neuron)));
+    }
     let neuron = NeuronParams {
         spiking,
         has_current,
@@ -197,7 +204,7 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         lo,
         hi,
     };
-    Ok((layout, neuron, bias))
+    Ok((layout, neuron, bias, bias_syn))
 }
 
 fn weight_range(name: &str, bits: u32) -> Result<(i64, i64)> {
@@ -264,7 +271,7 @@ impl NetworkParams {
             conn_names.push(c.name());
         }
 
-        let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>)> = Vec::new();
+        let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> = Vec::new();
         for l in &spec.layers {
             compiled.push(compile_layer(l)?);
         }
@@ -339,7 +346,7 @@ impl NetworkParams {
 
         let mut layers: Vec<LayerParams> = Vec::new();
         for &i in &order {
-            let (layout, neuron, bias) = compiled[i].clone();
+            let (layout, neuron, bias, bias_syn) = compiled[i].clone();
             let l = &spec.layers[i];
             layers.push(LayerParams {
                 name: l.name.clone(),
@@ -348,6 +355,7 @@ impl NetworkParams {
                 layout,
                 neuron,
                 bias,
+                bias_syn,
                 outgoing: Vec::new(),
                 ring_len: 1,
             });

@@ -100,6 +100,11 @@ pub struct LayerSpec {
     /// shape, C-order) or a single value for all.
     #[serde(default)]
     pub bias: Option<Tensor>,
+    /// Constant input added to the synaptic current every tick (CubaLIF and CubaLI only): one
+    /// value per neuron or a single value. This is where a bias of the connection feeding a
+    /// current-based neuron goes (NIR Affine before CubaLIF).
+    #[serde(default)]
+    pub bias_syn: Option<Tensor>,
 }
 
 fn decay_one() -> u32 {
