@@ -41,13 +41,14 @@ from .model import (
     Model,
     Sparse,
     SumPool2d,
+    load_model,
 )
 
 __version__: str = _core.__version__
 
 __all__ = [
     "EVENT_DTYPE", "SPIKE_DTYPE", "as_events", "make_events",
-    "Model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
+    "Model", "load_model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
     "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",

@@ -18,6 +18,7 @@ and the ``.snnm`` file (``Model.save`` / ``Model.load``).
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -355,6 +356,7 @@ class Model:
     def _init_compiled(self, compiled: "_core.CompiledModel") -> None:
         self._compiled = compiled
         self._spec: Dict[str, Any] = msgpack.unpackb(compiled.spec_msgpack(), raw=False)
+        self._metadata: Dict[str, str] = dict(compiled.metadata)
 
     @classmethod
     def _from_compiled(cls, compiled: "_core.CompiledModel") -> "Model":
@@ -374,9 +376,23 @@ class Model:
             data = f.read()
         return cls._from_compiled(_core.CompiledModel.from_file_bytes(data))
 
+    def with_metadata(self, **items: Any) -> "Model":
+        """A copy of this model (sharing its compiled network) with metadata entries added;
+        values are stored as text (dicts and lists as JSON)."""
+        m = Model.__new__(Model)
+        m._compiled, m._spec = self._compiled, self._spec
+        m._metadata = dict(self._metadata)
+        for k, v in items.items():
+            m._metadata[str(k)] = v if isinstance(v, str) else json.dumps(v)
+        return m
+
     def save(self, path: Union[str, os.PathLike], metadata: Optional[Mapping[str, str]] = None) -> None:
-        """Writes a ``.snnm`` model file atomically (temporary file, fsync, rename)."""
-        data = self._compiled.to_file_bytes({str(k): str(v) for k, v in (metadata or {}).items()})
+        """Writes a ``.snnm`` model file atomically (temporary file, fsync, rename), with the
+        model's metadata, ``metadata`` on top, and the writing snnedge version."""
+        meta = dict(self._metadata)
+        meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+        meta["snnedge_version"] = _core.__version__
+        data = self._compiled.to_file_bytes(meta)
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
@@ -430,7 +446,8 @@ class Model:
 
     @property
     def metadata(self) -> Dict[str, str]:
-        return dict(self._compiled.metadata)
+        """Text metadata: what a model file carried, or what ``with_metadata`` added."""
+        return dict(self._metadata)
 
     @property
     def synapse_count(self) -> int:
@@ -441,7 +458,12 @@ class Model:
         return f"Model({self.name!r}, input={list(self.input_shape)}, tick_us={self.tick_us}, layers=[{layers}])"
 
 
+def load_model(path: Union[str, os.PathLike]) -> Model:
+    """Reads a ``.snnm`` model file (see docs/model-format.md); same as ``Model.load``."""
+    return Model.load(path)
+
+
 __all__ = [
-    "Model", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
+    "load_model", "Model", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
     "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
 ]

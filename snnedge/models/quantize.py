@@ -80,8 +80,9 @@ class QuantReport:
     layers: List[LayerReport]
     samples: int
     output_agreement: float  # share of samples whose decision (argmax of output counts) matches float
-    count_error: float  # largest |int - float| / max(float, 1) over samples and output neurons
+    count_error: float  # mean over samples of sum|int - float| / sum(float) of the output counts
     spike_agreement: Dict[str, float]  # per layer: integer spikes / float spikes
+    count_error_max: float = 0.0  # the same, worst sample
     accuracy_float: Optional[float] = None
     accuracy_int: Optional[float] = None
     target: Dict[str, float] = field(default_factory=dict)
@@ -101,7 +102,8 @@ class QuantReport:
             f"{self.samples} calibration samples.",
             "",
             f"- decision agreement with float: {100 * self.output_agreement:.1f}%",
-            f"- largest output count error: {100 * self.count_error:.1f}%",
+            f"- output count error (sum |int - float| / sum float): mean {100 * self.count_error:.2f}%, "
+            f"worst sample {100 * self.count_error_max:.2f}%",
         ]
         if self.accuracy_float is not None:
             lines.append(f"- accuracy: float {100 * self.accuracy_float:.2f}%, integer {100 * (self.accuracy_int or 0):.2f}%")
@@ -120,7 +122,7 @@ class QuantReport:
                       "|---|---|---|---|---|"]
             for c in self.candidates:
                 lines.append(f"| int{c.weight_bits} w, {c.state_bits}-bit, {c.leak} | {100 * c.output_agreement:.1f}% | "
-                             f"{100 * c.count_error:.1f}% | {c.spike_agreement:.3f} | {'yes' if c.meets_target else 'no'} |")
+                             f"{100 * c.count_error:.2f}% | {c.spike_agreement:.3f} | {'yes' if c.meets_target else 'no'} |")
         for w in self.warnings:
             lines.append(f"\n> warning: {w}")
         return "\n".join(lines)
@@ -417,8 +419,11 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
         for l in net.layers:
             thr = float(l.param("v_threshold").max()) if "v_threshold" in l.params else 1.0
             vmax[l.name] = 2.0 * thr
-    choices = [(sb, lk) for sb in ([state_bits] if state_bits else [16, 24, 32])
-               for lk in ([leak] if leak else ["shift", "multiply"])]
+    if samples:
+        choices = [(sb, lk) for sb in ([state_bits] if state_bits else [16, 24, 32])
+                   for lk in ([leak] if leak else ["shift", "multiply"])]
+    else:  # nothing to compare against: one safe choice
+        choices = [(state_bits or 24, leak or "multiply")]
     float_dec = [int(np.argmax(c[net.output])) if c[net.output].sum() else -1 for c in fstats["counts"]]
     results = []
     for sb, lk in choices:
@@ -428,7 +433,8 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
             warnings.append(f"{sb}-bit/{lk}: {e}")
             continue
         layer_tot = {l.name: 0 for l in net.layers}
-        agree, cerr, correct = 0, 0.0, 0
+        agree, correct = 0, 0
+        errs: List[float] = []
         for k, ev in enumerate(samples):
             lay, counts = _int_run(model, ev, n_steps, net.tick_us)
             for n in layer_tot:
@@ -436,15 +442,18 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
             fc = fstats["counts"][k][net.output]
             dec = int(np.argmax(counts)) if counts.sum() else -1
             agree += dec == float_dec[k]
-            cerr = max(cerr, float(np.max(np.abs(counts - fc) / np.maximum(fc, 1))) if fc.size else 0.0)
+            errs.append(float(np.abs(counts - fc).sum() / max(float(fc.sum()), 1.0)))
             if labels is not None:
                 correct += dec == int(labels[k])
         n = max(1, len(samples))
         oa = agree / n
+        cerr = float(np.mean(errs)) if errs else 0.0
+        cmax = float(np.max(errs)) if errs else 0.0
         sa = {l: (layer_tot[l] / fstats["totals"][l]) if fstats["totals"].get(l) else (1.0 if layer_tot[l] == 0 else float("inf"))
               for l in layer_tot}
         meets = bool(samples) and oa >= target.get("output_agreement", 0.0) and cerr <= target.get("count_error", float("inf"))
-        results.append(dict(sb=sb, lk=lk, model=model, details=details, oa=oa, cerr=cerr, sa=sa, layer_tot=layer_tot,
+        results.append(dict(sb=sb, lk=lk, model=model, details=details, oa=oa, cerr=cerr, cmax=cmax, sa=sa,
+                            layer_tot=layer_tot,
                             acc=(correct / n) if labels is not None else None, meets=meets))
     if not results:
         raise QuantizationError("invalid model: no quantization choice could be built: " + "; ".join(warnings),
@@ -481,7 +490,7 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
         acc_f = float(np.mean([fd == int(y) for fd, y in zip(float_dec, labels)]))
     report = QuantReport(
         weight_bits=weight_bits, state_bits=chosen["sb"], leak=chosen["lk"], layers=layer_reports, samples=len(samples),
-        output_agreement=chosen["oa"], count_error=chosen["cerr"],
+        output_agreement=chosen["oa"], count_error=chosen["cerr"], count_error_max=chosen["cmax"],
         spike_agreement={k: float(v) for k, v in chosen["sa"].items()}, accuracy_float=acc_f, accuracy_int=chosen["acc"],
         target=target, meets_target=chosen["meets"],
         candidates=[Candidate(r["sb"], r["lk"], weight_bits, r["oa"], r["cerr"],
@@ -489,7 +498,20 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
                     for r in results],
         warnings=warnings,
     )
-    return chosen["model"], report
+    meta: Dict[str, Any] = {
+        "source": net.metadata.get("source", ""), "source_sha256": net.metadata.get("source_sha256", ""),
+        "framework": net.metadata.get("framework", ""), "dt": repr(net.dt), "tick_us": str(net.tick_us),
+        "reset": net.reset, "input_shape": list(net.input_shape),
+        "quantization": f"int{weight_bits} weights, {chosen['sb']}-bit states, leak by {chosen['lk']}; "
+                        f"decision agreement {100 * chosen['oa']:.1f}%, count error {100 * chosen['cerr']:.1f}% "
+                        f"on {len(samples)} samples",
+        "quant_report": report.to_dict(),
+    }
+    if len(net.input_shape) == 3:
+        meta["sensor_size"] = [int(net.input_shape[2]), int(net.input_shape[1])]
+    if "labels" in net.metadata:
+        meta["outputs"] = ",".join(str(x) for x in net.metadata["labels"])
+    return chosen["model"].with_metadata(**meta), report
 
 
 __all__ = ["quantize", "QuantReport", "LayerReport", "QuantizationError", "build_integer_model"]
