@@ -90,3 +90,38 @@ def test_cli_export_and_info(tmp_path):
                         os.path.join(ROOT, "firmware_models", "nmnist_cnn_sinabs.snnm")], capture_output=True,
                        text=True, cwd=tmp_path, check=True)
     assert "Conv2d" in r.stdout and "parameters" in r.stdout
+
+
+def test_qat_forward_matches_the_integer_model(digits):
+    from snnedge.models import qat
+    from snnedge.models.quantize import build_integer_model
+    from snnedge.model import tensor_array
+
+    net = digits["net"]
+    vmax = {l.name: 3.0 for l in net.layers}
+    model, details = build_integer_model(net, vmax, 24, "multiply", 8)
+    c = net.connections[0]
+    layer = net.layer(c.target)
+    sigma = details[c.target]["sigma"]
+    w_eff = c.weight * (net.dt * layer.param("r"))[:, None]
+    shift = details[c.target]["shifts"][c.name]
+    w_int = tensor_array(model.spec["connections"][0]["weight"])
+    np.testing.assert_allclose(qat.quant_weight_np(w_eff, sigma, 8, shift) * sigma / 2 ** shift, w_int, atol=1e-9)
+    assert qat.weight_shift(float(np.abs(w_eff).max()) * sigma, 8) == shift
+    # the leak: truncation of the decayed state on the integer grid equals the engine's D(x, alpha)
+    from reference import decay
+    x = np.arange(-5000, 5000, 7)
+    alpha = 58982
+    got = qat.trunc_state_np(x / 256.0 * qat.quant_decay_np(alpha / 65536), 256.0) * 256.0
+    np.testing.assert_array_equal(np.round(got).astype(np.int64), decay(x, alpha))
+
+
+def test_qat_torch_straight_through():
+    torch = pytest.importorskip("torch")
+    from snnedge.models import qat
+
+    w = torch.randn(4, 3, requires_grad=True)
+    q = qat.fake_quant_weight(w, scale=100.0, bits=8)
+    q.sum().backward()
+    assert torch.allclose(w.grad, torch.ones_like(w))
+    np.testing.assert_allclose(q.detach().numpy(), qat.quant_weight_np(w.detach().numpy(), 100.0, 8), atol=1e-6)

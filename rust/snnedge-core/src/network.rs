@@ -18,10 +18,16 @@ use crate::synapse::{window_table, ConnKind, ConnParams, DenseWeights, Layout, N
 
 /// Largest delay in ticks (per connection plus per synapse).
 pub const MAX_DELAY: u32 = 65_535;
-/// Largest number of neurons in one layer (also bounds `(delay + 1) * neurons` of its ring).
-pub const MAX_LAYER_NEURONS: usize = 1 << 26;
+/// Largest number of neurons in one layer (a 640x480 sensor with 16 channels fits four times).
+pub const MAX_LAYER_NEURONS: usize = 1 << 23;
+/// Largest number of neurons in the whole network.
+pub const MAX_NETWORK_NEURONS: usize = 1 << 24;
 /// Largest number of accumulator entries of one layer's ring of delay slots.
-pub const MAX_RING_ENTRIES: usize = 1 << 28;
+///
+/// These limits bound what an engine allocates for a model whose file is small (a layer
+/// needs no weights to exist): about 40 bytes per neuron plus 4 per ring entry, so at most a
+/// few hundred MiB, checked when the model is loaded.
+pub const MAX_RING_ENTRIES: usize = 1 << 25;
 
 /// A compiled layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,8 +278,14 @@ impl NetworkParams {
         }
 
         let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> = Vec::new();
+        let mut total = 0usize;
         for l in &spec.layers {
-            compiled.push(compile_layer(l)?);
+            let c = compile_layer(l)?;
+            total += c.0.len();
+            if total > MAX_NETWORK_NEURONS {
+                return Err(invalid(&l.name, format!("the network exceeds {MAX_NETWORK_NEURONS} neurons")));
+            }
+            compiled.push(c);
         }
 
         // Connections, against the spec's layer order (re-indexed after sorting).
