@@ -62,12 +62,15 @@ def _shape(t: Any) -> Optional[Tuple[int, ...]]:
 
 
 def _strip_batch(shape: Tuple[int, ...]) -> Tuple[int, ...]:
-    """Drops leading batch dimensions of size 1 beyond what a layer shape can have."""
+    """Drops leading batch dimensions of size 1 beyond what a layer shape can have; a 2-D
+    shape is NIR's (channels, length) of 1-D convolutions and becomes (C, 1, L)."""
     s = tuple(shape)
     while len(s) > 3 and s[0] == 1:
         s = s[1:]
     while len(s) == 2 and s[0] == 1:
         s = s[1:]
+    if len(s) == 2:
+        s = (s[0], 1, s[1])
     return s
 
 
@@ -511,8 +514,10 @@ def _neuron_layer(name: str, node: Any, shape: Tuple[int, ...], reset: str, dt: 
         params["r"] = get("r", 1.0)
     if kind in ("LIF", "LI", "CubaLIF", "CubaLI"):
         params["v_leak"] = get("v_leak", 0.0)
-    if kind in ("IF", "LIF", "CubaLIF", "Threshold"):
+    if kind in ("IF", "LIF", "CubaLIF"):
         params["v_threshold"] = get("v_threshold")
+    if kind == "Threshold":
+        params["v_threshold"] = get("threshold")
     if kind in ("IF", "LIF", "CubaLIF"):
         params["v_reset"] = get("v_reset", 0.0)
     for key, val in params.items():
