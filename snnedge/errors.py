@@ -51,6 +51,26 @@ class UnknownNameError(SnnEdgeError, LookupError):
     """A layer or connection name does not exist (kind, name, known)."""
 
 
+class FrameError(SnnEdgeError, ValueError):
+    """A wire-protocol frame cannot be decoded (offset: byte offset of the frame in the link's
+    byte stream, reason: ``crc``, ``truncated``, ``escape``, ``too_long``, ``header``,
+    ``payload``, ``type``). Sources count these and resynchronise; they never stop a stream."""
+
+
+class ProtocolError(SnnEdgeError, ValueError):
+    """The peer speaks an incompatible protocol (field, expected, found), e.g. a major
+    version this build does not understand, or a sensor larger than the model's input."""
+
+
+class DeviceError(SnnEdgeError, OSError):
+    """A device or link cannot be opened or has gone away (url, problem)."""
+
+
+class ConfigError(SnnEdgeError, ValueError):
+    """A daemon configuration value is unknown or invalid (key: dotted name such as
+    ``source.url``, problem)."""
+
+
 __all__ = [
     "SnnEdgeError",
     "ShapeError",
@@ -61,4 +81,8 @@ __all__ = [
     "ModelError",
     "ModelFormatError",
     "UnknownNameError",
+    "FrameError",
+    "ProtocolError",
+    "DeviceError",
+    "ConfigError",
 ]
