@@ -131,7 +131,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         return code
     stats = daemon.stream.engine.stats()
     snap = daemon.stream.snapshot()
-    spikes = np.concatenate(console.spikes) if console.spikes else np.zeros(0, SPIKE_DTYPE)
+    spikes = np.concatenate(console.spikes, dtype=SPIKE_DTYPE) if console.spikes else np.zeros(0, SPIKE_DTYPE)
     segments = source.segments if finite else []
     correct = 0
     for seg in segments:
@@ -341,7 +341,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="wait up to S seconds for a host's HELLO before starting the scene")
     sm.add_argument("--vanish-after", type=float, default=None, metavar="S", help="exit abruptly after S seconds")
     sm.add_argument("--kick-after", type=float, default=None, metavar="S", help="drop TCP clients once after S s")
-    sm.add_argument("--linger", type=float, default=0.0, metavar="S", help="stay S seconds after the scene ends")
+    sm.add_argument("--linger", type=float, default=0.0, metavar="S",
+                    help="stay S seconds after the scene ends, sending only heartbeats")
+    sm.add_argument("--heartbeat-ms", type=float, default=100.0, help="TIME frame period when no events (100)")
     sm.add_argument("--no-bye", action="store_true", help="do not send BYE at the end")
     sm.add_argument("--received", default=None, help="append OUTPUT frames from the host here (JSON lines)")
     sm.set_defaults(func=cmd_simulate)

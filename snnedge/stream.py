@@ -345,7 +345,7 @@ class Stream:
         s = self.engine.advance(end - 1)
         if len(s):
             self._spikes.append(s)
-        spikes = np.concatenate(self._spikes) if self._spikes else _NO_SPIKES
+        spikes = np.concatenate(self._spikes, dtype=SPIKE_DTYPE) if self._spikes else _NO_SPIKES
         counts = np.bincount(spikes["neuron"], minlength=self.model.output_size) if len(spikes) else \
             np.zeros(self.model.output_size, np.int64)
         decision = int(np.argmax(counts)) if len(spikes) else None

@@ -54,7 +54,9 @@ class Scene:
     def __init__(self, events: np.ndarray, rate: Optional[float]) -> None:
         if not len(events):
             raise ValueError("the scene has no events")
-        events = np.ascontiguousarray(events)
+        from ..events import as_events
+
+        events = as_events(events)
         span = int(events["t"][-1]) + 1
         natural = len(events) / (span / 1e6)
         self.scale = natural / rate if rate else 1.0
@@ -81,7 +83,7 @@ class Scene:
                 parts.append(part)
         if not parts:
             return np.zeros(0, EVENT_DTYPE)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, dtype=EVENT_DTYPE)
 
 
 @dataclass
@@ -298,7 +300,7 @@ class Simulator:
 
     def __init__(self, scene: Scene, link: Link, frame_us: int = 1000, packing: str = "ev8",
                  faults: Optional[Dict[str, float]] = None, fault_seed: int = 0, session: Optional[int] = None,
-                 heartbeat_us: int = 10_000, received_log: Optional[str] = None, wall_clock: bool = True) -> None:
+                 heartbeat_us: int = 100_000, received_log: Optional[str] = None, wall_clock: bool = True) -> None:
         self.scene = scene
         self.link = link
         self.frame_us = frame_us
@@ -503,7 +505,8 @@ def main(a: Any) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sim = Simulator(scene, link, frame_us=a.frame_us, packing=a.packing, faults=parse_faults(a.faults),
-                    fault_seed=a.fault_seed, session=a.session, received_log=a.received)
+                    fault_seed=a.fault_seed, session=a.session, received_log=a.received,
+                    heartbeat_us=int(a.heartbeat_ms * 1000))
     info = dict(link.describe(), session=sim.session, pid=os.getpid(), rate=a.rate,
                 natural_rate=round(len(scene.events) / (scene.period_us / 1e6)), width=scene.width, height=scene.height)
     sys.stdout.write(json.dumps(info) + "\n")
@@ -513,13 +516,19 @@ def main(a: Any) -> int:
         sys.stderr.write("snnedge simulate: no host asked for a HELLO in time\n")
     try:
         sim.run(a.duration, vanish_after_s=a.vanish_after, kick_after_s=a.kick_after, stop=stop)
-        if a.linger:
-            deadline = time.monotonic() + a.linger
-            while time.monotonic() < deadline and not stopping["flag"]:
+        if a.linger:  # a still scene: only a TIME heartbeat every heartbeat period
+            t_end = int(a.duration * 1e6) if a.duration else 0
+            start = time.monotonic()
+            next_beat = start + sim.heartbeat_us / 1e6
+            while time.monotonic() - start < a.linger and not stopping["flag"]:
                 fds = link.fds()
-                for fd in (select.select(fds, [], [], 0.1)[0] if fds else []):
+                timeout = max(0.0, next_beat - time.monotonic())
+                for fd in (select.select(fds, [], [], timeout)[0] if fds else []):
                     for data in link.on_readable(fd):
                         sim._on_input(data)
+                if time.monotonic() >= next_beat:
+                    sim.send_time(t_end + int((time.monotonic() - start) * 1e6))
+                    next_beat += sim.heartbeat_us / 1e6
     finally:
         sim._final_report()
         sim.close(bye=not a.no_bye)
