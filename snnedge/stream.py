@@ -417,8 +417,9 @@ class Stream:
                 out.append(r)
             else:
                 self.counters.add("windows_idle")
-            if i == len(ev) and not self.emit_idle and self.engine.is_idle():
-                skip = (reached - self._win_start) // W
+            if not self.emit_idle and self.engine.is_idle():
+                horizon = int(t[i]) if i < len(ev) else reached  # no input before the next event
+                skip = (min(horizon, reached) - self._win_start) // W
                 if skip > 0:  # nothing can happen in these windows: jump over them at once
                     self.counters.add("windows", skip)
                     self.counters.add("windows_idle", skip)

@@ -209,7 +209,9 @@ class ReplaySource(Source):
                 if start_t is None:
                     start_t, start_wall = int(t[0]), now_ns()
                 first = int(t[0])
-                edges = np.arange(first - first % self.slice_us + self.slice_us, int(t[-1]) + self.slice_us,
+                # slice ends: every multiple of slice_us after the first event, through the first
+                # one after the last event (so the last slice holds the last event)
+                edges = np.arange(first - first % self.slice_us + self.slice_us, int(t[-1]) + self.slice_us + 1,
                                   self.slice_us, dtype=np.int64)
                 cuts = np.searchsorted(t, edges.astype(np.uint64))
                 lo = 0
