@@ -283,12 +283,23 @@ class MqttSink(Sink):
         info = self.client.publish(self.topic, json.dumps(result_message(result)), qos=self.qos, retain=self.retain)
         if info.rc == 0:
             self.counters.add("messages")
+            self._last = info
         else:
             self.counters.add("messages_dropped", reason=f"rc{info.rc}")
 
+    def flush(self, timeout_s: float = 2.0) -> None:
+        """Waits (bounded) until the last accepted message has left (QoS 0) or been acknowledged."""
+        last = getattr(self, "_last", None)
+        if last is not None and self.client.is_connected():
+            try:
+                last.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError):
+                pass
+
     def close(self) -> None:
+        self.flush()
         try:
-            self.client.disconnect()  # goes out after the queued publishes
+            self.client.disconnect()
             self.client.loop_stop()
         except Exception:
             pass

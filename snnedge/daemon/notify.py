@@ -38,8 +38,12 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sock.setblocking(False)  # a manager that stops reading must not stall us
             self._sock.sendto(message.encode(), addr)
             return True
+        except BlockingIOError:
+            log.debug("sd_notify: the manager's socket is full; %r not sent", message.split("\n")[0])
+            return False
         except OSError as e:
             log.warning("sd_notify failed: %s", e, extra={"fields": {"event": "notify.failed"}})
             return False

@@ -453,6 +453,10 @@ class Daemon:
 
 def run_daemon(config_path: str, log_stream: Any = None) -> int:
     """``snnedge daemon --config PATH``: exit 2 for a bad configuration (the error names the key)."""
+    import faulthandler
+    import sys
+
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # stack dump for operators
     try:
         cfg = load_config(config_path)
     except ConfigError as e:

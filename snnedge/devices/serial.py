@@ -36,6 +36,19 @@ class FrameHandler:
         self.fallback = fallback_sensor
         self.expected_index: Optional[int] = None
         self.session = 0
+        self._last_request_ns = 0
+
+    def _unknown_session(self, header: Dict[str, Any]) -> bool:
+        """A frame stamped with a session we have no HELLO for (the sensor restarted while we
+        were away, or we joined late): ask for the HELLO; until it comes the frame is dropped."""
+        ss = header.get("ss")
+        if ss is None or (self.source.sensor is not None and ss == self.session):
+            return False
+        request = getattr(self.source, "_request_hello", None)
+        if request is not None and now_ns() - self._last_request_ns > 200_000_000:
+            self._last_request_ns = now_ns()
+            request()
+        return True
 
     def hello(self, frame: Frame) -> None:
         if frame.header.get("role") == "host":
@@ -80,7 +93,7 @@ class FrameHandler:
             n = frame.header.get("n", 0)
             n = n if isinstance(n, int) and n >= 0 else 0
             sensor = self.source.sensor or self.fallback
-            if sensor is None:
+            if sensor is None or self._unknown_session(frame.header):
                 self.counters.add("events_dropped", n, reason="no_handshake")
                 return None
             events = unpack_events(frame, sensor.time_unit_ns)
@@ -91,6 +104,8 @@ class FrameHandler:
         if kind == FrameType.TIME:
             t = frame.header.get("t")
             sensor = self.source.sensor or self.fallback
+            if self._unknown_session(frame.header):
+                return None
             if "i" in frame.header:
                 self._index(frame.header["i"], 0)
             if isinstance(t, int) and t >= 0 and sensor is not None:
@@ -227,7 +242,8 @@ class SerialSource(Source):
                 self.decoder.reset()
                 good = False
                 fd = self._fileno(port)
-                last_hello = 0
+                self._request_hello()  # on every connection: the sensor may have restarted
+                last_hello = now_ns()
                 try:
                     while not self.closed:
                         if self.sensor is None and now_ns() - last_hello > self.hello_interval_s * 1e9:

@@ -336,7 +336,8 @@ class Simulator:
 
     def _events_frame(self, ev: np.ndarray) -> Tuple[bytes, int]:
         t0, payload = pack_events(ev, self.packing)
-        header: Dict[str, Any] = {"s": self.seq, "i": self.index, "n": len(ev), "t0": t0, "f": self.packing}
+        header: Dict[str, Any] = {"s": self.seq, "i": self.index, "n": len(ev), "t0": t0, "f": self.packing,
+                                  "ss": self.session}
         if self.wall_clock:
             header["w"] = time.monotonic_ns() // 1000
         return encode_body(FrameType.EVENTS, header, payload), len(ev)
@@ -386,7 +387,7 @@ class Simulator:
     def send_time(self, t_us: int) -> None:
         if isinstance(self.link, UdpLink) and self.link.fmt == "aestream":
             return
-        self._send_raw(encode_frame(FrameType.TIME, {"t": t_us, "i": self.index}))
+        self._send_raw(encode_frame(FrameType.TIME, {"t": t_us, "i": self.index, "ss": self.session}))
 
     def wait_for_host(self, timeout_s: float, stop: Optional[Any] = None) -> bool:
         """Blocks until a host asks for the HELLO (so a test counts every event from the first)."""
