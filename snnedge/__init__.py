@@ -8,6 +8,8 @@ The Python API in one screen::
     spikes = engine.feed(events)        # events: EVENT_DTYPE array, any chunk
     spikes = engine.advance(t_us)       # time passes without input
     engine.state("motion")["v"]         # membrane potentials, shaped like the layer
+    for r in se.stream("socket://127.0.0.1:7000", model, window_us=50_000):   # live sensors
+        print(r.label, r.counts)
 
 See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
@@ -16,11 +18,15 @@ from __future__ import annotations
 from . import _core
 from .engine import Engine
 from .errors import (
+    ConfigError,
+    DeviceError,
     EventOutOfRangeError,
+    FrameError,
     LateEventError,
     ModelError,
     ModelFormatError,
     ParameterOverflowError,
+    ProtocolError,
     ShapeError,
     SnnEdgeError,
     UnknownNameError,
@@ -43,6 +49,7 @@ from .model import (
     SumPool2d,
     load_model,
 )
+from .stream import Stream, WindowResult, astream, stream
 
 __version__: str = _core.__version__
 
@@ -52,4 +59,6 @@ __all__ = [
     "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
+    "FrameError", "ProtocolError", "DeviceError", "ConfigError",
+    "stream", "astream", "Stream", "WindowResult",
 ]

@@ -518,3 +518,12 @@ def test_short_soak_100k_events_per_s_no_drops_no_growth():
     assert r["events_per_s"] > 80_000
     assert sum(r["dropped"].values()) == 0 or os.environ.get("CI")  # a loaded CI machine may fall behind
     assert r["rss_mb_last"] < 120
+
+
+def test_shipped_example_config_is_valid():
+    path = os.path.join(os.path.dirname(__file__), "..", "packaging", "snnedge.toml")
+    cfg = load_config(path)
+    assert cfg.source.kind == "serial" and cfg.http_address == "127.0.0.1:9108"
+    assert [s.kind for s in cfg.sinks] == ["jsonl", "socket", "serial"]
+    unit = open(os.path.join(os.path.dirname(__file__), "..", "packaging", "systemd", "snnedge.service")).read()
+    assert "Type=notify" in unit and "WatchdogSec=" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit

@@ -66,6 +66,11 @@ def test_time_unit_converts_to_microseconds():
     np.testing.assert_array_equal(unpack_events(f, time_unit_ns=100_000)["t"], [0, 1000, 2000])
 
 
+def test_documented_example_frame():
+    # docs/protocol.md section 7
+    assert encode_frame(FrameType.TIME, {"t": 5}).hex(" ") == "c0 03 04 00 81 a1 74 05 81 29 73 81 c0"
+
+
 def test_slip_escapes_end_and_esc_bytes():
     body = bytes([0xC0, 0xDB, 0x01, 0xDB, 0xDC, 0xC0])
     wrapped = slip_wrap(body)
