@@ -74,10 +74,13 @@ def wait_for(pred: Any, timeout: float, what: str) -> Any:
     raise TimeoutError(what)
 
 
+NICE: List[str] = []  # e.g. ["nice", "-n", "-10"] (--nice): what a unit's Nice= would do
+
+
 def start_pair(tmp: str, rate: Optional[float], window_us: int, log_level: str = "warning",
                duration: Optional[float] = None) -> Dict[str, Any]:
     link = os.path.join(tmp, "sensor")
-    sim_cmd = [sys.executable, "-m", "snnedge", "simulate", "--pty", "--link", link, "--wait-host", "30"]
+    sim_cmd = NICE + [sys.executable, "-m", "snnedge", "simulate", "--pty", "--link", link, "--wait-host", "30"]
     if rate is not None:
         sim_cmd += ["--rate", str(rate)]
     if duration is not None:
@@ -105,7 +108,7 @@ address = "127.0.0.1:{port}"
 [log]
 level = "{log_level}"
 """)
-    daemon = subprocess.Popen([sys.executable, "-m", "snnedge", "daemon", "--config", cfg], stderr=subprocess.PIPE,
+    daemon = subprocess.Popen(NICE + [sys.executable, "-m", "snnedge", "daemon", "--config", cfg], stderr=subprocess.PIPE,
                               text=True)
     wait_for(lambda: _up(port), 30, "daemon metrics endpoint")
     return dict(sim=sim, daemon=daemon, port=port, decisions=decisions, info=info)
@@ -223,10 +226,13 @@ def main() -> int:
     ap.add_argument("--idle-s", type=float, default=30.0, help="idle measurement length (0: skip)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--nice", type=int, default=None, help="run daemon and simulator at this nice level")
     a = ap.parse_args()
+    if a.nice is not None:
+        NICE[:] = ["nice", "-n", str(a.nice)]
     r = soak(a.seconds, a.rate, a.window_us, a.sample_s)
     i = idle(a.idle_s) if a.idle_s > 0 else None
-    doc = {"soak": r, "idle": i}
+    doc = {"soak": r, "idle": i, "load_average": os.getloadavg(), "nice": a.nice, "cpus": os.cpu_count()}
     print(json.dumps(doc, indent=1))
     if a.out:
         with open(a.out, "w") as f:

@@ -284,20 +284,35 @@ class Stream:
                         self.on_idle()
                     continue
                 for r in self._process(pkt):
-                    for sink in self.sinks:
-                        sink.emit(r)
+                    self._emit(r)
                     yield r
             if self.error is not None and not self._stop.is_set():
                 raise self.error
             if self.finish and not self._stop.is_set():
                 for r in self._flush():
-                    for sink in self.sinks:
-                        sink.emit(r)
+                    self._emit(r)
                     yield r
         finally:
             self.close()
             for sink in self.sinks:
-                sink.flush()
+                try:
+                    sink.flush()
+                except Exception as e:
+                    log.warning("flushing sink %s: %s", getattr(sink, "kind", sink), e)
+
+    def _emit(self, r: WindowResult) -> None:
+        """Hands a result to every sink; a failing sink is counted and logged (the first
+        failure and every 100th), never allowed to stop the stream or the other sinks."""
+        for sink in self.sinks:
+            try:
+                sink.emit(r)
+            except Exception as e:
+                kind = str(getattr(sink, "kind", type(sink).__name__))
+                n = self.counters.get("sink_errors", kind)
+                self.counters.add("sink_errors", reason=kind)
+                if n % 100 == 0:
+                    log.error("sink %s failed (%d times so far): %s", kind, n + 1, e,
+                              extra={"fields": {"event": "sink.failed", "sink": kind, "count": n + 1}})
 
     def _filter(self, ev: np.ndarray) -> np.ndarray:
         t = ev["t"]

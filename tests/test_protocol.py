@@ -315,3 +315,31 @@ def test_serial_loop_url_round_trip():
     np.testing.assert_array_equal(np.concatenate([p.events for p in got if len(p.events)]), ev)
     assert src.counters.get("frames_bad") == 1
     assert src.sensor is not None and src.sensor.name == "loop"
+
+
+def test_a_failing_sink_is_counted_and_does_not_stop_the_stream():
+    class Broken:
+        kind = "broken"
+
+        def emit(self, r):
+            raise OSError("disk full")
+
+        def flush(self):
+            pass
+
+    class Good:
+        kind = "good"
+        n = 0
+
+        def emit(self, r):
+            self.n += 1
+
+        def flush(self):
+            pass
+
+    ev, _ = moving_bars(1.0)
+    good = Good()
+    s = Stream([ev], MODEL, window_us=50_000, sinks=[Broken(), good])
+    rs = list(s)
+    assert good.n == len(rs) > 5
+    assert s.snapshot()["sink_errors"] == {"broken": len(rs)}

@@ -14,7 +14,7 @@ import logging
 import os
 import select
 import threading
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -113,6 +113,29 @@ class FrameHandler:
                               self.session)
             return None
         return None  # OUTPUT / BYE echoes are not ours to act on
+
+
+def merge_packets(packets: List[Packet]) -> List[Packet]:
+    """The packets decoded from one read, merged per session into as few as possible: when the
+    host falls behind, one read holds many frames, and handing them on as one batch costs one
+    queue hand-off and one engine call instead of one per frame."""
+    if len(packets) < 2:
+        return packets
+    out: List[Packet] = []
+    run: List[Packet] = []
+    for p in packets + [None]:  # type: ignore[list-item]
+        if run and (p is None or p.session != run[0].session):
+            if len(run) == 1:
+                out.append(run[0])
+            else:
+                evs = [q.events for q in run if len(q.events)]
+                reached = [q.t_reached_us for q in run if q.t_reached_us is not None]
+                events = np.concatenate(evs, dtype=_event_dtype()) if evs else run[0].events
+                out.append(Packet(events, max(reached) if reached else None, run[0].received_ns, run[0].session))
+            run = []
+        if p is not None:
+            run.append(p)
+    return out
 
 
 def _event_dtype() -> Any:
@@ -258,8 +281,11 @@ class SerialSource(Source):
                             self.counters.add("frames_bad", reason=err.reason)
                             log.debug("%s", err, extra={"fields": {"event": "frame.bad", "reason": err.reason,
                                                                    "offset": err.offset}})
+                        batch: List[Packet] = []
                         for frame in frames:
                             if frame.type == FrameType.BYE and frame.header.get("role") != "host":
+                                for merged in merge_packets(batch):
+                                    yield merged
                                 raise DeviceError("sensor said BYE", url=self.url, problem="bye")
                             try:
                                 pkt = self.handler.handle(frame, received)
@@ -271,7 +297,9 @@ class SerialSource(Source):
                                 continue
                             good = True
                             if pkt is not None:
-                                yield pkt
+                                batch.append(pkt)
+                        for merged in merge_packets(batch):
+                            yield merged
                 except ProtocolError as e:
                     self.last_error = str(e)
                     self.counters.add("protocol_errors")
