@@ -56,6 +56,9 @@ class FrameError(SnnEdgeError, ValueError):
     byte stream, reason: ``crc``, ``truncated``, ``escape``, ``too_long``, ``header``,
     ``payload``, ``type``). Sources count these and resynchronise; they never stop a stream."""
 
+    offset: int
+    reason: str
+
 
 class ProtocolError(SnnEdgeError, ValueError):
     """The peer speaks an incompatible protocol (field, expected, found), e.g. a major
@@ -69,6 +72,9 @@ class DeviceError(SnnEdgeError, OSError):
 class ConfigError(SnnEdgeError, ValueError):
     """A daemon configuration value is unknown or invalid (key: dotted name such as
     ``source.url``, problem)."""
+
+    key: str
+    problem: str
 
 
 __all__ = [

@@ -67,11 +67,11 @@ class JsonLinesSink(Sink):
         self.path = path
         self.with_counters = counters
         self._own = stream is None and path != "-"
-        self._out: IO[str] = stream if stream is not None else (sys.stdout if path == "-" else open(path, "a"))
+        # line-buffered: a decision is on disk as soon as it is made, even if the process is killed
+        self._out: IO[str] = stream if stream is not None else (sys.stdout if path == "-" else open(path, "a", buffering=1))
 
     def publish(self, result: Any) -> None:
         self._out.write(json.dumps(result_message(result, self.with_counters)) + "\n")
-        self._out.flush() if self.path == "-" else None
         self.counters.add("messages")
 
     def flush(self) -> None:
@@ -155,7 +155,7 @@ class SocketSink(Sink):
             with self._lock:
                 waiting = [c for c, buf in self._clients if buf]
                 readers = [c for c, _ in self._clients]
-            r, w, _ = select.select([self.server, self._wake_r] + readers, waiting, [], 1.0)
+            r, w, _ = select.select([self.server, self._wake_r, *readers], waiting, [], 1.0)  # type: ignore[type-var]
             if self._wake_r in r:
                 os.read(self._wake_r, 64)
             if self.server in r and not self._closed:
@@ -272,12 +272,20 @@ class MqttSink(Sink):
         except AttributeError:  # paho-mqtt 1.x
             self.client = mqtt.Client(client_id=client_id)
         self.client.max_queued_messages_set(max_queued)
-        self.client.on_connect = lambda *a: (self.counters.add("connects"), log.info(
-            "MQTT connected to %s:%d", host, port, extra={"fields": {"event": "mqtt.connected"}}))
-        self.client.on_disconnect = lambda *a: self.counters.add("disconnects")
-        self.client.reconnect_delay_set(0.1, 5)
+        self.where = f"{host}:{port}"
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.reconnect_delay_set(1, 5)
         self.client.connect_async(host, port, keepalive_s)
         self.client.loop_start()
+
+    def _on_connect(self, *args: Any) -> None:
+        self.counters.add("connects")
+        log.info("MQTT connected to %s", self.where, extra={"fields": {"event": "mqtt.connected", "broker": self.where}})
+
+    def _on_disconnect(self, *args: Any) -> None:
+        self.counters.add("disconnects")
+        log.warning("MQTT disconnected from %s", self.where, extra={"fields": {"event": "mqtt.disconnected"}})
 
     def publish(self, result: Any) -> None:
         info = self.client.publish(self.topic, json.dumps(result_message(result)), qos=self.qos, retain=self.retain)

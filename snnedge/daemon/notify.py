@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Optional
+from typing import Mapping, Optional
 
 log = logging.getLogger("snnedge.daemon.notify")
 
@@ -16,7 +16,7 @@ log = logging.getLogger("snnedge.daemon.notify")
 class Notifier:
     """One datagram socket to the service manager, and the watchdog interval it asked for."""
 
-    def __init__(self, env: Optional[dict] = None) -> None:
+    def __init__(self, env: Optional[Mapping[str, str]] = None) -> None:
         env = os.environ if env is None else env
         self.address = env.get("NOTIFY_SOCKET") or None
         self._sock: Optional[socket.socket] = None

@@ -131,10 +131,10 @@ class Daemon:
     """Runs a ``DaemonConfig``. ``run()`` blocks until stopped and returns the exit code.
     ``extra_sinks`` are added to the configured ones (``snnedge run`` adds its console)."""
 
-    def __init__(self, config: DaemonConfig, extra_sinks: Sequence[Sink] = (), source: Optional[Source] = None,
+    def __init__(self, config: DaemonConfig, extra_sinks: Sequence[Any] = (), source: Optional[Source] = None,
                  install_signals: bool = True, log_stream: Any = None) -> None:
         self.config = config
-        self.extra_sinks = list(extra_sinks)
+        self.extra_sinks: List[Any] = list(extra_sinks)  # anything with emit/flush/close
         self.install_signals = install_signals
         self.log_stream = log_stream
         self.notifier = Notifier()

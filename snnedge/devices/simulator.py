@@ -423,7 +423,11 @@ class Simulator:
                 now = time.monotonic_ns()
                 timeout = max(0.0, (due - now) / 1e9)
                 fds = self.link.fds()
-                ready = select.select(fds, [], [], timeout)[0] if fds else (time.sleep(timeout) or [])
+                ready: List[int] = []
+                if fds:
+                    ready = select.select(fds, [], [], timeout)[0]
+                else:
+                    time.sleep(timeout)
                 for fd in ready:
                     for data in self.link.on_readable(fd):
                         self._on_input(data)
