@@ -579,3 +579,45 @@ def test_udp_source_reads_the_real_aestream_tool(tmp_path, timestamps):
         assert len(extra) == 0 or int(extra["t"][0]) < int(ev["t"][-1])
     else:
         assert len(out) == 2000
+
+
+def test_daemon_in_process_replay_and_udp_sources(tmp_path):
+    """The daemon's components from config: a recording (ends: the daemon exits 0 with every
+    window written), and a UDP source fed by the simulator, stopped by request."""
+    from snnedge.daemon import Daemon
+    from snnedge.synthetic import moving_bars
+
+    ev, _ = moving_bars(1.0)
+    rec = tmp_path / "rec.npz"
+    np.savez(rec, events=ev)
+    out = tmp_path / "w.jsonl"
+    cfg = validate({"source": {"kind": "replay", "path": str(rec), "speed": 0.0},
+                    "sinks": [{"kind": "jsonl", "path": str(out), "only_decisions": False}],
+                    "http": {"enabled": False}, "log": {"level": "warning"}})
+    d = Daemon(cfg, install_signals=False)
+    assert d.run() == 0
+    rows = [json.loads(l) for l in open(out)]
+    assert sum(r["events"] for r in rows) == len(ev)
+
+    port = free_port(socket.SOCK_DGRAM)
+    out2 = tmp_path / "u.jsonl"
+    cfg = validate({"source": {"kind": "udp", "bind": f"127.0.0.1:{port}"},
+                    "sinks": [{"kind": "jsonl", "path": str(out2)}], "http": {"enabled": False},
+                    "log": {"level": "warning"}})
+    d = Daemon(cfg, install_signals=False)
+    th = threading.Thread(target=lambda: setattr(d, "code", d.run()), daemon=True)
+    th.start()
+    assert d.ready.wait(10)
+    sim = simulate("--udp", f"127.0.0.1:{port}", "--rate", "20000", "--duration", "1.5")
+    try:
+        read_json_line(sim)
+        wait_until(lambda: out2.exists() and out2.stat().st_size > 0, 15, "decisions over UDP")
+        sim.wait(20)
+        time.sleep(0.3)
+    finally:
+        stats = finish(sim)
+    d.request_stop()
+    th.join(15)
+    assert not th.is_alive() and d.code == 0
+    snap = d.stream.snapshot()
+    assert snap["events_received"] == stats["events_sent"] > 20_000, (snap, stats)
