@@ -621,3 +621,37 @@ def test_daemon_in_process_replay_and_udp_sources(tmp_path):
     assert not th.is_alive() and d.code == 0
     snap = d.stream.snapshot()
     assert snap["events_received"] == stats["events_sent"] > 20_000, (snap, stats)
+
+
+def test_simulator_plays_a_recording_at_recorded_speed(tmp_path, cleanup):
+    rng = np.random.default_rng(5)
+    n = 3000
+    ev = se.make_events(np.sort(rng.integers(0, 600_000, n)), rng.integers(0, 32, n), rng.integers(0, 32, n),
+                        rng.integers(0, 2, n))
+    path = tmp_path / "rec.npy"
+    np.save(path, ev)
+    port = free_port()
+    span_s = (int(ev["t"][-1]) - int(ev["t"][0]) + 1) / 1e6  # one pass (the simulator loops a recording)
+    sim = simulate("--listen", f"127.0.0.1:{port}", "--recording", str(path), "--duration", repr(span_s),
+                   "--wait-host", "20", "--linger", "0.5")
+    cleanup.append(sim)
+    read_json_line(sim)
+    src = SerialSource(f"socket://127.0.0.1:{port}", read_timeout_s=0.2)
+    got: List[np.ndarray] = []
+    t0 = time.monotonic()
+    th = threading.Thread(target=lambda: [got.append(p.events) for p in src.packets()], daemon=True)
+    th.start()
+    wait_until(lambda: sum(len(g) for g in got) >= n, 20, "the whole recording")
+    wall = time.monotonic() - t0
+    src.close()
+    th.join(5)
+    finish(sim)
+    out = np.concatenate(got)
+    np.testing.assert_array_equal(out, _shifted(ev))
+    assert 0.4 < wall < 5.0  # paced at the recording's speed, not as fast as possible
+
+
+def _shifted(ev: np.ndarray) -> np.ndarray:
+    out = ev.copy()
+    out["t"] -= out["t"][0]  # the simulator's clock starts at the recording's first event
+    return out
