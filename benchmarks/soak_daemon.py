@@ -85,7 +85,7 @@ def start_pair(tmp: str, rate: Optional[float], window_us: int, log_level: str =
         sim_cmd += ["--rate", str(rate)]
     if duration is not None:
         sim_cmd += ["--duration", str(duration), "--linger", "3600"]
-    sim = subprocess.Popen(sim_cmd, stdout=subprocess.PIPE, text=True)
+    sim = subprocess.Popen(sim_cmd, stdout=subprocess.PIPE, text=True, cwd=tmp)  # outside the source tree
     info = json.loads(sim.stdout.readline())  # type: ignore[union-attr]
     port = free_port()
     decisions = os.path.join(tmp, "windows.jsonl")
@@ -109,7 +109,7 @@ address = "127.0.0.1:{port}"
 level = "{log_level}"
 """)
     daemon = subprocess.Popen(NICE + [sys.executable, "-m", "snnedge", "daemon", "--config", cfg], stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, cwd=tmp)
     wait_for(lambda: _up(port), 30, "daemon metrics endpoint")
     return dict(sim=sim, daemon=daemon, port=port, decisions=decisions, info=info)
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -30,6 +31,9 @@ from snnedge.stream import Stream
 
 MODEL = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm"))
 PY = [sys.executable, "-m", "snnedge"]
+# Subprocesses run outside the source tree, so that `python -m snnedge` imports the installed
+# package (with its compiled module), not the bare source directory.
+OUTSIDE = tempfile.gettempdir()
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -53,7 +57,7 @@ def read_json_line(proc: subprocess.Popen, timeout: float = 20.0) -> Dict[str, A
 
 def simulate(*args: str, cwd: Optional[str] = None) -> subprocess.Popen:
     return subprocess.Popen(PY + ["simulate", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=cwd)
+                            cwd=cwd or OUTSIDE)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 20.0) -> Dict[str, Any]:
@@ -186,7 +190,8 @@ def test_config_validation_names_the_key(tmp_path):
 def test_daemon_refuses_a_bad_config_with_the_key(tmp_path):
     cfg = tmp_path / "snnedge.toml"
     cfg.write_text('[source]\nkind = "serial"\nurl = "loop://"\nreconect_max_s = 3\n')
-    r = subprocess.run(PY + ["daemon", "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(PY + ["daemon", "--config", str(cfg)], capture_output=True, text=True, timeout=30,
+                       cwd=OUTSIDE)
     assert r.returncode == 2
     line = json.loads(r.stderr.strip().splitlines()[-1])
     assert line["key"] == "source.reconect_max_s" and line["level"] == "error"
@@ -397,7 +402,7 @@ path = "{tmp_path / 'w.jsonl'}"
 [http]
 address = "127.0.0.1:{http_port}"
 """)
-    daemon = subprocess.Popen(PY + ["daemon", "--config", str(cfg)], stderr=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen(PY + ["daemon", "--config", str(cfg)], stderr=subprocess.PIPE, text=True, cwd=OUTSIDE)
     cleanup.append(daemon)
     wait_until(lambda: sim.poll() is not None, 20, "simulator vanished")
     wait_until(lambda: 'snnedge_disconnects_total 1' in http_get(http_port, "/metrics")[1], 10, "disconnect seen")
