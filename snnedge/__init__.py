@@ -39,6 +39,7 @@ from .model import (
     Integrator,
     Layer,
     Model,
+    STDP,
     Sparse,
     SumPool2d,
     load_model,
@@ -49,7 +50,7 @@ __version__: str = _core.__version__
 __all__ = [
     "EVENT_DTYPE", "SPIKE_DTYPE", "as_events", "make_events",
     "Model", "load_model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
-    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
+    "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
 ]

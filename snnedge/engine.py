@@ -1,7 +1,7 @@
 """The streaming engine: numpy events in, numpy spikes out (see docs/numerics.md for timing)."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -84,6 +84,38 @@ class Engine:
         (adaptive threshold offset) and ``refractory`` (ticks left)."""
         shape = self._model.layer_shape(layer)
         return {k: np.asarray(v).reshape(shape) for k, v in self._core.state(layer).items()}
+
+    # ---- learning ------------------------------------------------------------------------
+
+    def set_learning(self, connection: str, enabled: bool) -> None:
+        """Turns learning on or off on a plastic connection (its traces freeze while off)."""
+        self._core.set_learning(connection, bool(enabled))
+
+    def set_learning_rates(self, connection: str, a_plus: Optional[int] = None, a_minus: Optional[int] = None) -> None:
+        """Changes the potentiation and/or depression rate of a plastic connection."""
+        self._core.set_learning_rates(connection, a_plus, a_minus)
+
+    def weights(self, connection: str) -> np.ndarray:
+        """The current weights of a plastic connection, ``[out, in]`` (int32)."""
+        n_out, n_in, w = self._core.weights(connection)
+        return np.asarray(w).reshape(n_out, n_in)
+
+    def set_weights(self, connection: str, weights: Any) -> None:
+        """Replaces the weights of a plastic connection (``[out, in]`` integers within its bounds)."""
+        w = np.asarray(weights)
+        if not np.issubdtype(w.dtype, np.integer):
+            raise TypeError(f"weights must be integers, got {w.dtype}")
+        self._core.set_weights(connection, w.astype(np.int64).reshape(-1).tolist())
+
+    def traces(self, connection: str) -> Dict[str, np.ndarray]:
+        """The pre- and post-synaptic traces of a plastic connection (1.0 = 32768)."""
+        pre, post = self._core.traces(connection)
+        return {"pre": np.asarray(pre), "post": np.asarray(post)}
+
+    def normalize_weights(self, connection: str, target_sum: int) -> None:
+        """Scales each target neuron's incoming weights to sum to ``target_sum`` (integer
+        rounding as in docs/numerics.md)."""
+        self._core.normalize_weights(connection, int(target_sum))
 
     def stats(self) -> Dict[str, Any]:
         """Counters: ticks, ticks_computed, input_events, synops, neuron_updates,

@@ -162,6 +162,33 @@ def Integrator(name: str, shape: Shape, **kw: Any) -> Layer:
 
 
 @dataclass(frozen=True)
+class STDP:
+    """Pair-based STDP on a dense connection (docs/numerics.md, "Learning").
+
+    ``a_plus``/``a_minus``: weight change, in 2^-16 weight units, for a trace of 1.0 at a post
+    (potentiation) or pre (depression) spike; ``trace_decay_pre``/``trace_decay_post``: Q0.16
+    factors per tick (e.g. ``round(exp(-1/20) * 65536)`` for 20 ticks); ``rule``: ``"additive"``
+    or ``"multiplicative"`` (weight-dependent); ``pairing``: ``"all_to_all"`` or ``"nearest"``;
+    ``w_min``/``w_max``: weight bounds; ``seed``: of the stochastic rounding.
+    """
+
+    a_plus: int
+    a_minus: int
+    trace_decay_pre: int
+    trace_decay_post: int
+    w_min: int
+    w_max: int
+    rule: str = "additive"
+    pairing: str = "all_to_all"
+    seed: int = 0
+    enabled: bool = True
+
+    def to_spec(self) -> Dict[str, Any]:
+        return {k: (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v)
+                for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
 class Dense:
     """All-to-all connection; ``weight`` is ``[out, in]`` (C-order neuron indices).
 
@@ -178,6 +205,7 @@ class Dense:
     delays: Optional[ArrayLike] = None
     weight_bits: int = 8
     bias: Optional[ArrayLike] = None
+    plasticity: Optional[STDP] = None
 
     def to_spec(self) -> Dict[str, Any]:
         spec: Dict[str, Any] = {
@@ -187,6 +215,8 @@ class Dense:
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
         return spec
 
 
@@ -465,5 +495,5 @@ def load_model(path: Union[str, os.PathLike]) -> Model:
 
 __all__ = [
     "load_model", "Model", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
-    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
+    "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
 ]

@@ -27,7 +27,8 @@ use crate::event::{Event, EventSlice, Spike};
 use crate::fixed::{decay, decay_24, saturate, DECAY_ONE};
 use crate::network::{LayerParams, NetworkParams};
 use crate::neuron::{catch_up, step, NeuronState, Reset};
-use crate::synapse::{deliver_batch, Slot};
+use crate::plasticity::StdpState;
+use crate::synapse::{deliver_batch, ConnKind, Node, Slot};
 
 /// Counters of the work done (since creation or the last [`Engine::reset`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -203,12 +204,30 @@ pub struct Engine {
     out_tick: Vec<u32>,
     /// 16-bit partial sums of batched dense delivery (see `synapse::deliver_batch`).
     scratch16: Vec<i16>,
+    /// Learning state per connection (`None` for static connections).
+    plastic: Vec<Option<StdpState>>,
+    /// Spikes of each layer in the tick being computed (kept only when there is learning).
+    tick_spikes: Vec<Vec<u32>>,
+    /// Scratch for sorting spikes in learning.
+    scratch_sort: Vec<u32>,
 }
 
 impl Engine {
     /// A fresh engine (all states zero, time at tick 0).
     pub fn new(net: Arc<NetworkParams>) -> Self {
-        let layers = net.layers.iter().map(LayerState::new).collect();
+        let layers: Vec<LayerState> = net.layers.iter().map(LayerState::new).collect();
+        let plastic = net
+            .connections
+            .iter()
+            .map(|c| match (&c.plastic, &c.kind) {
+                (Some(p), ConnKind::Dense { weights, n_out }) => {
+                    debug_assert_eq!(*n_out, c.dst.len());
+                    Some(StdpState::new(p.clone(), weights.clone(), c.src, c.dst))
+                }
+                _ => None,
+            })
+            .collect();
+        let n_layers = net.layers.len();
         let stats = Stats { layer_spikes: vec![0; net.layers.len()], ..Default::default() };
         Engine {
             net,
@@ -221,6 +240,9 @@ impl Engine {
             spikes: Vec::new(),
             out_tick: Vec::new(),
             scratch16: Vec::new(),
+            plastic,
+            tick_spikes: vec![Vec::new(); n_layers],
+            scratch_sort: Vec::new(),
         }
     }
 
@@ -369,6 +391,9 @@ impl Engine {
     /// The earliest tick with pending work (held events, delayed input or live neurons).
     pub fn next_work_tick(&self) -> Option<u64> {
         let t = self.open_tick;
+        if self.learning_moves() {
+            return Some(t);
+        }
         let mut best = self.pending_tick;
         for l in &self.layers {
             if let Some(k) = l.next_work(t) {
@@ -383,7 +408,7 @@ impl Engine {
 
     /// Whether some neuron is still moving on its own (live) or input is waiting in a delay.
     pub fn is_idle(&self) -> bool {
-        self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
+        !self.learning_moves() && self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
     }
 
     fn flush_pending(&mut self, out: &mut Vec<Spike>) {
@@ -401,7 +426,8 @@ impl Engine {
     fn run_until(&mut self, end: u64, out: &mut Vec<Spike>) {
         while self.open_tick < end {
             let t = self.open_tick;
-            let next = self.layers.iter().filter_map(|l| l.next_work(t)).min();
+            let next =
+                if self.learning_moves() { Some(t) } else { self.layers.iter().filter_map(|l| l.next_work(t)).min() };
             match next {
                 Some(k) if k < end => {
                     self.compute_tick(k, &[], out);
@@ -412,17 +438,23 @@ impl Engine {
         }
     }
 
-    /// One tick: input deliveries, then every layer with work, in processing order.
+    /// One tick: input deliveries, then every layer with work, in processing order, then
+    /// learning on the plastic connections.
     fn compute_tick(&mut self, t: u64, inputs: &[u32], out: &mut Vec<Spike>) {
-        let Engine { net, layers, stats, spikes, out_tick, scratch16, .. } = self;
+        let Engine { net, layers, stats, spikes, out_tick, scratch16, plastic, tick_spikes, scratch_sort, .. } = self;
         let net: &NetworkParams = net;
         stats.ticks_computed += 1;
         for &k in &net.input_outgoing {
             let c = &net.connections[k];
-            stats.synops += deliver_batch(c, inputs, t, &mut layers[c.target].slots, scratch16);
+            let w = plastic[k].as_ref().map(|p| &p.weights);
+            stats.synops += deliver_batch(c, w, inputs, t, &mut layers[c.target].slots, scratch16);
         }
+        let learning = !net.plastic.is_empty();
         for li in 0..net.layers.len() {
             let lp = &net.layers[li];
+            if learning {
+                tick_spikes[li].clear();
+            }
             if !layers[li].has_work(t) {
                 continue;
             }
@@ -442,9 +474,152 @@ impl Engine {
             }
             for &k in &lp.outgoing {
                 let c = &net.connections[k];
-                stats.synops += deliver_batch(c, spikes, t, &mut layers[c.target].slots, scratch16);
+                let w = plastic[k].as_ref().map(|p| &p.weights);
+                stats.synops += deliver_batch(c, w, spikes, t, &mut layers[c.target].slots, scratch16);
+            }
+            if learning {
+                tick_spikes[li].extend_from_slice(spikes);
             }
         }
+        for &k in &net.plastic {
+            let c = &net.connections[k];
+            let pre: &[u32] = match c.source {
+                Node::Input => inputs,
+                Node::Layer(s) => &tick_spikes[s],
+            };
+            if let Some(st) = plastic[k].as_mut() {
+                st.step(t, pre, &tick_spikes[c.target], scratch_sort);
+            }
+        }
+    }
+
+    /// Whether some plastic connection still has moving traces.
+    fn learning_moves(&self) -> bool {
+        self.plastic.iter().flatten().any(|p| p.moving && p.params.enabled)
+    }
+
+    fn plastic_index(&self, connection: &str) -> Result<usize> {
+        self.net.connections.iter().position(|c| c.name == connection && c.plastic.is_some()).ok_or_else(|| {
+            Error::UnknownName {
+                kind: "plastic connection",
+                name: connection.into(),
+                known: self
+                    .net
+                    .connections
+                    .iter()
+                    .filter(|c| c.plastic.is_some())
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
+    }
+
+    /// Turns learning on or off on a plastic connection (traces freeze while off).
+    pub fn set_learning(&mut self, connection: &str, enabled: bool) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        if let Some(p) = self.plastic[k].as_mut() {
+            p.params.enabled = enabled;
+        }
+        Ok(())
+    }
+
+    /// Changes the learning rates of a plastic connection (`None` keeps a rate).
+    pub fn set_learning_rates(&mut self, connection: &str, a_plus: Option<i64>, a_minus: Option<i64>) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        for (v, what) in [(a_plus, "a_plus"), (a_minus, "a_minus")] {
+            if let Some(v) = v {
+                crate::error::check_range(connection, what, v, 0, 1 << 24)?;
+            }
+        }
+        if let Some(p) = self.plastic[k].as_mut() {
+            if let Some(v) = a_plus {
+                p.params.a_plus = v;
+            }
+            if let Some(v) = a_minus {
+                p.params.a_minus = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current weights of a plastic connection, `[out][in]` in C-order indices.
+    pub fn plastic_weights(&self, connection: &str) -> Result<(usize, usize, Vec<i32>)> {
+        let k = self.plastic_index(connection)?;
+        let c = &self.net.connections[k];
+        let (n_in, n_out) = (c.src.len(), c.dst.len());
+        let mut out = vec![0i32; n_in * n_out];
+        if let Some(p) = &self.plastic[k] {
+            for s_int in 0..n_in {
+                let s_log = c.src.to_logical(s_int);
+                for t_int in 0..n_out {
+                    let w = match &p.weights {
+                        crate::synapse::DenseWeights::I8(v) => v[s_int * n_out + t_int] as i32,
+                        crate::synapse::DenseWeights::I16(v) => v[s_int * n_out + t_int] as i32,
+                    };
+                    out[c.dst.to_logical(t_int) * n_in + s_log] = w;
+                }
+            }
+        }
+        Ok((n_out, n_in, out))
+    }
+
+    /// Replaces the weights of a plastic connection (`[out][in]`, C-order), within its bounds.
+    pub fn set_plastic_weights(&mut self, connection: &str, weights: &[i64]) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        let c = &self.net.connections[k];
+        let (n_in, n_out) = (c.src.len(), c.dst.len());
+        if weights.len() != n_in * n_out {
+            return Err(Error::Shape {
+                what: alloc::format!("weights of {connection:?}"),
+                expected: alloc::format!("{n_out} x {n_in}"),
+                found: alloc::format!("{} values", weights.len()),
+            });
+        }
+        let (src, dst) = (c.src, c.dst);
+        if let Some(p) = self.plastic[k].as_mut() {
+            let (lo, hi) = (p.params.w_min as i64, p.params.w_max as i64);
+            if let Some((i, &w)) = weights.iter().enumerate().find(|(_, &w)| w < lo || w > hi) {
+                return Err(Error::ParameterOverflow {
+                    layer: connection.into(),
+                    parameter: alloc::format!("weight element {i}"),
+                    value: alloc::format!("{w}"),
+                    range: alloc::format!("{lo}..={hi}"),
+                });
+            }
+            for s_int in 0..n_in {
+                let s_log = src.to_logical(s_int);
+                for t_int in 0..n_out {
+                    let w = weights[dst.to_logical(t_int) * n_in + s_log];
+                    match &mut p.weights {
+                        crate::synapse::DenseWeights::I8(v) => v[s_int * n_out + t_int] = w as i8,
+                        crate::synapse::DenseWeights::I16(v) => v[s_int * n_out + t_int] = w as i16,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The traces of a plastic connection (pre, post), C-order, at the end of the last computed
+    /// tick that had learning activity.
+    pub fn plastic_traces(&self, connection: &str) -> Result<(Vec<i32>, Vec<i32>)> {
+        let k = self.plastic_index(connection)?;
+        let c = &self.net.connections[k];
+        let p = self.plastic[k].as_ref().ok_or_else(|| crate::error::invalid(connection, "not plastic"))?;
+        let pre = (0..c.src.len()).map(|l| p.x[c.src.from_logical(l)]).collect();
+        let post = (0..c.dst.len()).map(|l| p.y[c.dst.from_logical(l)]).collect();
+        Ok((pre, post))
+    }
+
+    /// Scales each target neuron's incoming weights of a plastic connection to sum to
+    /// `target` (docs/numerics.md, "Learning").
+    pub fn normalize_weights(&mut self, connection: &str, target: i64) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        if let Some(p) = self.plastic[k].as_mut() {
+            p.normalize(target);
+        }
+        Ok(())
     }
 
     /// A copy of a layer's state (C-order), brought up to the end of the last complete tick.

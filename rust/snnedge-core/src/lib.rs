@@ -41,6 +41,7 @@ pub mod fixed;
 pub mod model;
 pub mod network;
 pub mod neuron;
+pub mod plasticity;
 pub mod synapse;
 
 pub use engine::{Engine, LayerSnapshot, Stats};

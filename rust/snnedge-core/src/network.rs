@@ -73,6 +73,8 @@ pub struct NetworkParams {
     pub connections: Vec<ConnParams>,
     /// Index of the output layer.
     pub output: usize,
+    /// Indices of the plastic connections (in spec order: the order learning runs in a tick).
+    pub plastic: Vec<usize>,
     /// The spec it was compiled from (kept for saving and for introspection).
     pub spec: ModelSpec,
 }
@@ -400,6 +402,7 @@ impl NetworkParams {
             None => rank[n - 1],
             Some(o) => rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?],
         };
+        let plastic = conns.iter().enumerate().filter(|(_, c)| c.plastic.is_some()).map(|(k, _)| k).collect();
         Ok(NetworkParams {
             name: spec.name.clone(),
             tick_us: spec.tick_us,
@@ -410,6 +413,7 @@ impl NetworkParams {
             layers,
             connections: conns,
             output,
+            plastic,
             spec: spec.clone(),
         })
     }
@@ -493,9 +497,10 @@ fn compile_connection_inner(
         shift,
         max_abs,
         kind,
+        plastic: None,
     };
     match c {
-        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, .. } => {
+        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, plasticity, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -503,6 +508,9 @@ fn compile_connection_inner(
             let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[n_out, n_in])?;
             check_weights(name, &w, lo, hi)?;
             if let Some(dl) = delays {
+                if plasticity.is_some() {
+                    return Err(invalid(name, "a plastic connection cannot have per-synapse delays"));
+                }
                 // Per-synapse delays: compiled as sparse rows (a dense matrix of rings).
                 let d = tensor_shape(dl, &format!("connection {name:?} delays"), &[n_out, n_in])?;
                 let mut indptr = vec![0u32; n_in + 1];
@@ -542,7 +550,29 @@ fn compile_connection_inner(
             } else {
                 DenseWeights::I8(Aligned::from_slice(&rows.iter().map(|&x| x as i8).collect::<Vec<_>>()))
             };
-            Ok((mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }), *delay as u64))
+            let mut cp = mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out });
+            if let Some(pl) = plasticity {
+                check_range(name, "plasticity.w_min", pl.w_min, lo, hi)?;
+                check_range(name, "plasticity.w_max", pl.w_max, pl.w_min, hi)?;
+                check_range(name, "plasticity.a_plus", pl.a_plus, 0, 1 << 24)?;
+                check_range(name, "plasticity.a_minus", pl.a_minus, 0, 1 << 24)?;
+                check_range(name, "plasticity.trace_decay_pre", pl.trace_decay_pre as i64, 0, DECAY_ONE as i64)?;
+                check_range(name, "plasticity.trace_decay_post", pl.trace_decay_post as i64, 0, DECAY_ONE as i64)?;
+                if *delay != 0 {
+                    return Err(invalid(name, "a plastic connection must have delay 0"));
+                }
+                if let Some((k, &x)) = w.iter().enumerate().find(|(_, &x)| x < pl.w_min || x > pl.w_max) {
+                    return Err(Error::ParameterOverflow {
+                        layer: name.into(),
+                        parameter: format!("weight element {k}"),
+                        value: format!("{x}"),
+                        range: format!("{}..={} (the plasticity bounds)", pl.w_min, pl.w_max),
+                    });
+                }
+                cp.max_abs = (pl.w_min.unsigned_abs().max(pl.w_max.unsigned_abs())) << shift;
+                cp.plastic = Some(crate::plasticity::StdpParams::from_spec(pl));
+            }
+            Ok((cp, *delay as u64))
         }
         ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
             check_delay(*delay)?;

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict};
@@ -192,6 +192,9 @@ impl PyCompiledModel {
     }
 }
 
+/// Two int32 arrays (pre and post traces).
+type ArrayPair<'py> = (Bound<'py, PyArray1<i32>>, Bound<'py, PyArray1<i32>>);
+
 /// One stream through a compiled model.
 #[pyclass(name = "Engine", module = "snnedge._core")]
 struct PyEngine {
@@ -318,6 +321,45 @@ impl PyEngine {
             d.set_item("refractory", s.refractory.into_pyarray(py))?;
         }
         Ok(d)
+    }
+
+    /// Turns learning on or off on a plastic connection.
+    fn set_learning(&mut self, py: Python<'_>, connection: &str, enabled: bool) -> PyResult<()> {
+        self.inner.set_learning(connection, enabled).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Changes the learning rates of a plastic connection.
+    #[pyo3(signature = (connection, a_plus=None, a_minus=None))]
+    fn set_learning_rates(
+        &mut self,
+        py: Python<'_>,
+        connection: &str,
+        a_plus: Option<i64>,
+        a_minus: Option<i64>,
+    ) -> PyResult<()> {
+        self.inner.set_learning_rates(connection, a_plus, a_minus).map_err(|e| to_py_err(py, e))
+    }
+
+    /// The weights of a plastic connection: (n_out, n_in, flat int32 array, C-order).
+    fn weights<'py>(&self, py: Python<'py>, connection: &str) -> PyResult<(usize, usize, Bound<'py, PyArray1<i32>>)> {
+        let (n_out, n_in, w) = self.inner.plastic_weights(connection).map_err(|e| to_py_err(py, e))?;
+        Ok((n_out, n_in, w.into_pyarray(py)))
+    }
+
+    /// Replaces the weights of a plastic connection (flat, `[out, in]` C-order).
+    fn set_weights(&mut self, py: Python<'_>, connection: &str, weights: Vec<i64>) -> PyResult<()> {
+        self.inner.set_plastic_weights(connection, &weights).map_err(|e| to_py_err(py, e))
+    }
+
+    /// The traces of a plastic connection: (pre, post).
+    fn traces<'py>(&self, py: Python<'py>, connection: &str) -> PyResult<ArrayPair<'py>> {
+        let (x, y) = self.inner.plastic_traces(connection).map_err(|e| to_py_err(py, e))?;
+        Ok((x.into_pyarray(py), y.into_pyarray(py)))
+    }
+
+    /// Scales each target neuron's incoming weights to sum to `target`.
+    fn normalize_weights(&mut self, py: Python<'_>, connection: &str, target: i64) -> PyResult<()> {
+        self.inner.normalize_weights(connection, target).map_err(|e| to_py_err(py, e))
     }
 
     /// Work counters.
