@@ -16,6 +16,7 @@ from __future__ import annotations
 from . import _core
 from .engine import Engine
 from .errors import (
+    CheckpointError,
     EventOutOfRangeError,
     LateEventError,
     ModelError,
@@ -52,5 +53,5 @@ __all__ = [
     "Model", "load_model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
     "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
-    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
+    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "CheckpointError",
 ]

@@ -1,7 +1,9 @@
 """The streaming engine: numpy events in, numpy spikes out (see docs/numerics.md for timing)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import os
+import tempfile
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -84,6 +86,44 @@ class Engine:
         (adaptive threshold offset) and ``refractory`` (ticks left)."""
         shape = self._model.layer_shape(layer)
         return {k: np.asarray(v).reshape(shape) for k, v in self._core.state(layer).items()}
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the whole mutable state (states, time, held-back events, delayed input, learned
+        weights and traces, counters) to ``path`` atomically: a temporary file in the same
+        directory, fsync, rename, fsync of the directory. A crash at any moment leaves either the
+        previous checkpoint or the new one, never a mix."""
+        data = self._core.checkpoint_bytes()
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".snnc-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    @classmethod
+    def restore(cls, model: Model, path: Union[str, "os.PathLike[str]"]) -> "Engine":
+        """An engine in the state of a checkpoint written for ``model`` (checked): it continues
+        bit for bit as the engine that wrote it would have."""
+        with open(path, "rb") as f:
+            data = f.read()
+        eng = cls.__new__(cls)
+        eng._model = model
+        eng._core = _core.Engine.from_checkpoint(model._compiled, data)
+        return eng
 
     # ---- learning ------------------------------------------------------------------------
 

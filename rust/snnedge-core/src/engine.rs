@@ -493,6 +493,169 @@ impl Engine {
         }
     }
 
+    /// The whole mutable state (see [`crate::checkpoint`]).
+    #[cfg(feature = "std")]
+    pub fn snapshot(&self) -> Result<crate::checkpoint::EngineSnapshot> {
+        use crate::checkpoint::{EngineSnapshot, LayerSnapshotFull, PlasticSnapshot, SlotSnapshot};
+        let spec = crate::model::file::spec_to_msgpack(&self.net.spec)?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| LayerSnapshotFull {
+                v: l.v.to_vec(),
+                i: l.i.clone(),
+                theta: l.theta.clone(),
+                r: l.r.clone(),
+                next: l.next.clone(),
+                uniform: l.uniform,
+                slots: l
+                    .slots
+                    .iter()
+                    .map(|s| SlotSnapshot {
+                        acc: s.acc.to_vec(),
+                        wide: s.wide.clone(),
+                        bound: s.bound,
+                        all: s.all,
+                        groups: s.groups.clone(),
+                    })
+                    .collect(),
+                live: l.live_cur.clone(),
+            })
+            .collect();
+        let plastic = self
+            .plastic
+            .iter()
+            .enumerate()
+            .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+            .map(|(k, p)| PlasticSnapshot {
+                connection: k as u32,
+                weights: match &p.weights {
+                    crate::synapse::DenseWeights::I8(v) => v.iter().map(|&x| x as i16).collect(),
+                    crate::synapse::DenseWeights::I16(v) => v.to_vec(),
+                },
+                x: p.x.clone(),
+                y: p.y.clone(),
+                moving: p.moving,
+                a_plus: p.params.a_plus,
+                a_minus: p.params.a_minus,
+                enabled: p.params.enabled,
+            })
+            .collect();
+        let s = &self.stats;
+        Ok(EngineSnapshot {
+            model_crc: crate::model::file::crc32(&spec),
+            model_name: self.net.name.clone(),
+            open_tick: self.open_tick,
+            pending: self.pending.clone(),
+            pending_tick: self.pending_tick,
+            last_t_us: self.last_t_us,
+            counters: [s.ticks_computed, s.input_events, s.synops, s.neuron_updates, s.output_spikes],
+            layer_spikes: s.layer_spikes.clone(),
+            layers,
+            plastic,
+        })
+    }
+
+    /// An engine in the state a snapshot recorded, for the same model (checked).
+    #[cfg(feature = "std")]
+    pub fn from_snapshot(net: Arc<NetworkParams>, s: &crate::checkpoint::EngineSnapshot) -> Result<Engine> {
+        let bad = |what: &str| Error::Checkpoint { message: alloc::format!("{what} does not match the model") };
+        let spec = crate::model::file::spec_to_msgpack(&net.spec)?;
+        if crate::model::file::crc32(&spec) != s.model_crc {
+            return Err(Error::Checkpoint {
+                message: alloc::format!(
+                    "it was written for model {:?} with another description; it cannot be restored into {:?}",
+                    s.model_name,
+                    net.name
+                ),
+            });
+        }
+        let mut e = Engine::new(net.clone());
+        if s.layers.len() != e.layers.len() || s.layer_spikes.len() != e.layers.len() {
+            return Err(bad("the number of layers"));
+        }
+        for (k, (st, ls)) in e.layers.iter_mut().zip(&s.layers).enumerate() {
+            let lp = &net.layers[k];
+            let (n, g) = (lp.layout.len(), lp.layout.groups());
+            let ok = ls.v.len() == n
+                && ls.i.len() == st.i.len()
+                && ls.theta.len() == st.theta.len()
+                && ls.r.len() == st.r.len()
+                && ls.next.len() == g
+                && ls.slots.len() == st.slots.len()
+                && ls.live.iter().all(|&x| (x as usize) < g)
+                && ls.slots.iter().all(|sl| {
+                    sl.acc.len() == n
+                        && (sl.wide.is_empty() || sl.wide.len() == n)
+                        && sl.groups.iter().all(|&x| (x as usize) < g)
+                });
+            if !ok {
+                return Err(bad(&alloc::format!("the state of layer {:?}", lp.name)));
+            }
+            st.v.copy_from_slice(&ls.v);
+            st.i.clone_from(&ls.i);
+            st.theta.clone_from(&ls.theta);
+            st.r.clone_from(&ls.r);
+            st.next.clone_from(&ls.next);
+            st.uniform = ls.uniform;
+            st.live_cur.clone_from(&ls.live);
+            for (slot, ss) in st.slots.iter_mut().zip(&ls.slots) {
+                slot.acc.copy_from_slice(&ss.acc);
+                slot.wide.clone_from(&ss.wide);
+                slot.bound = ss.bound;
+                slot.all = ss.all;
+                for &grp in &ss.groups {
+                    slot.mark(grp as usize);
+                }
+            }
+        }
+        for ps in &s.plastic {
+            let k = ps.connection as usize;
+            let Some(Some(p)) = e.plastic.get_mut(k) else {
+                return Err(bad("a plastic connection"));
+            };
+            if ps.x.len() != p.x.len() || ps.y.len() != p.y.len() {
+                return Err(bad("the traces of a plastic connection"));
+            }
+            let (lo, hi) = (p.params.w_min as i64, p.params.w_max as i64);
+            if ps.weights.iter().any(|&w| (w as i64) < lo || (w as i64) > hi) {
+                return Err(bad("the weights (outside their bounds)"));
+            }
+            match &mut p.weights {
+                crate::synapse::DenseWeights::I8(v) if v.len() == ps.weights.len() => {
+                    v.iter_mut().zip(&ps.weights).for_each(|(a, &b)| *a = b as i8)
+                }
+                crate::synapse::DenseWeights::I16(v) if v.len() == ps.weights.len() => v.copy_from_slice(&ps.weights),
+                _ => return Err(bad("the number of weights")),
+            }
+            p.x.clone_from(&ps.x);
+            p.y.clone_from(&ps.y);
+            p.moving = ps.moving;
+            p.params.a_plus = ps.a_plus;
+            p.params.a_minus = ps.a_minus;
+            p.params.enabled = ps.enabled;
+        }
+        e.open_tick = s.open_tick;
+        e.pending = s.pending.clone();
+        e.pending_tick = s.pending_tick;
+        e.last_t_us = s.last_t_us;
+        let n_in = net.input.len() as u32;
+        if e.pending.iter().any(|&x| x >= n_in) || (e.pending_tick.is_none() && !e.pending.is_empty()) {
+            return Err(bad("the held-back input"));
+        }
+        let [tc, ie, so, nu, os] = s.counters;
+        e.stats = Stats {
+            ticks: 0,
+            ticks_computed: tc,
+            input_events: ie,
+            synops: so,
+            neuron_updates: nu,
+            layer_spikes: s.layer_spikes.clone(),
+            output_spikes: os,
+        };
+        Ok(e)
+    }
+
     /// Whether some plastic connection still has moving traces.
     fn learning_moves(&self) -> bool {
         self.plastic.iter().flatten().any(|p| p.moving && p.params.enabled)

@@ -34,6 +34,8 @@
 extern crate alloc;
 
 pub mod buffer;
+#[cfg(feature = "std")]
+pub mod checkpoint;
 pub mod engine;
 pub mod error;
 pub mod event;

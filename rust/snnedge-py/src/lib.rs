@@ -77,6 +77,10 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
                 kw.set_item("problem", message)?;
                 "ModelFormatError"
             }
+            Error::Checkpoint { message } => {
+                kw.set_item("problem", message)?;
+                "CheckpointError"
+            }
             Error::UnknownName { kind, name, known } => {
                 kw.set_item("kind", kind)?;
                 kw.set_item("name", name)?;
@@ -288,6 +292,25 @@ impl PyEngine {
             self.advance_to_tick(py, end, &mut out)?;
         }
         Ok(spikes_out(py, &out))
+    }
+
+    /// The whole mutable state as checkpoint file bytes.
+    fn checkpoint_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = py
+            .detach(|| inner.snapshot().and_then(|s| snnedge_core::checkpoint::encode(&s)))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// An engine restored from checkpoint bytes written for this model.
+    #[staticmethod]
+    fn from_checkpoint(py: Python<'_>, model: &PyCompiledModel, data: &[u8]) -> PyResult<Self> {
+        let net = model.net.clone();
+        let inner = py
+            .detach(|| snnedge_core::checkpoint::decode(data).and_then(|s| Engine::from_snapshot(net, &s)))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyEngine { inner })
     }
 
     /// Back to the fresh state (states, time, counters).
