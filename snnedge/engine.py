@@ -157,6 +157,15 @@ class Engine:
         rounding as in docs/numerics.md)."""
         self._core.normalize_weights(connection, int(target_sum))
 
+    def set_state(self, layer: str, **states: Any) -> None:
+        """Writes layer states (``v``, ``i``, ``theta``, ``refractory``; integer arrays shaped like
+        the layer) as the state at the end of the last complete tick."""
+        for field, values in states.items():
+            arr = np.asarray(values)
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(f"{field} must be integers, got {arr.dtype}")
+            self._core.set_state(layer, field, arr.astype(np.int64).reshape(-1).tolist())
+
     def stats(self) -> Dict[str, Any]:
         """Counters: ticks, ticks_computed, input_events, synops, neuron_updates,
         output_spikes, layer_spikes (per layer)."""

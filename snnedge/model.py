@@ -96,6 +96,7 @@ class Layer:
     refractory: int = 0
     adapt_increment: int = 0
     adapt_decay: int = DECAY_ONE
+    theta_state: bool = False
     state_bits: int = 24
     bias: Optional[ArrayLike] = None
     bias_syn: Optional[ArrayLike] = None
@@ -115,6 +116,7 @@ class Layer:
             "refractory": int(self.refractory),
             "adapt_increment": int(self.adapt_increment),
             "adapt_decay": int(self.adapt_decay),
+            "theta_state": bool(self.theta_state),
             "state_bits": int(self.state_bits),
         }
         for key in ("decay_mem", "decay_syn", "threshold"):

@@ -142,3 +142,21 @@ def test_normalize_weights():
                       np.floor_divide(2 * w * 50 + w.sum(1, keepdims=True), 2 * np.maximum(w.sum(1, keepdims=True), 1)), w)
     np.testing.assert_array_equal(got, np.clip(expect, 0, 127))
     assert got[0].sum() == 50 and got[2].sum() == 52
+
+
+def test_set_state_writes_thresholds_and_membranes():
+    model = se.Model((2,), 1000, [se.LIF("o", (3,), decay_mem=65000, threshold=100, theta_state=True)],
+                     [se.Dense("d", "input", "o", np.full((3, 2), 60))])
+    eng = se.Engine(model)
+    eng.set_state("o", theta=[0, 10, 500])
+    out = eng.run(se.make_events([0, 10], [0, 1]))  # 120 this tick: spikes where 120 >= 100 + theta
+    assert out["neuron"].tolist() == [0, 1]
+    np.testing.assert_array_equal(eng.state("o")["theta"], [0, 10, 500])  # frozen: no increment, no decay
+    eng.set_state("o", v=[99, 200, 0])
+    assert eng.advance(1000)["neuron"].tolist() == [1]  # 200 decays to 198 >= 110; 99 -> 98 < 100
+    with pytest.raises(se.ParameterOverflowError):
+        eng.set_state("o", theta=[-1, 0, 0])
+    with pytest.raises(se.ShapeError):
+        eng.set_state("o", v=[1, 2])
+    with pytest.raises(se.ModelError):
+        eng.set_state("o", i=[0, 0, 0])

@@ -656,6 +656,71 @@ impl Engine {
         Ok(e)
     }
 
+    /// Writes one state of a layer (`"v"`, `"i"`, `"theta"` or `"refractory"`), C-order values,
+    /// as the state at the end of the last complete tick. Values are checked against the
+    /// state range; the layer's neurons are stepped in the next tick.
+    pub fn set_state(&mut self, layer: &str, field: &str, values: &[i64]) -> Result<()> {
+        let li = self.net.layer_index(layer)?;
+        let lp = &self.net.layers[li];
+        let n = lp.layout.len();
+        let st = &mut self.layers[li];
+        st.catch_up_all(lp, self.open_tick);
+        if values.len() != n {
+            return Err(Error::Shape {
+                what: alloc::format!("{field} of layer {layer:?}"),
+                expected: alloc::format!("{n} values"),
+                found: alloc::format!("{}", values.len()),
+            });
+        }
+        let p = &lp.neuron;
+        let (lo, hi) = match field {
+            "v" | "i" => (p.lo, p.hi),
+            "theta" => (0, p.hi),
+            "refractory" => (0, u32::MAX as i64),
+            _ => {
+                return Err(crate::error::invalid(
+                    layer,
+                    alloc::format!("unknown state {field:?} (v, i, theta, refractory)"),
+                ))
+            }
+        };
+        let present = match field {
+            "v" => true,
+            "i" => !st.i.is_empty(),
+            "theta" => !st.theta.is_empty(),
+            _ => !st.r.is_empty(),
+        };
+        if !present {
+            return Err(crate::error::invalid(layer, alloc::format!("this layer has no {field} state")));
+        }
+        if let Some((k, &x)) = values.iter().enumerate().find(|(_, &x)| x < lo || x > hi) {
+            return Err(Error::ParameterOverflow {
+                layer: layer.into(),
+                parameter: alloc::format!("{field} element {k}"),
+                value: alloc::format!("{x}"),
+                range: alloc::format!("{lo}..={hi}"),
+            });
+        }
+        for (logical, &x) in values.iter().enumerate() {
+            let k = lp.layout.from_logical(logical);
+            match field {
+                "v" => st.v[k] = x as i32,
+                "i" => st.i[k] = x as i32,
+                "theta" => st.theta[k] = x as i32,
+                _ => st.r[k] = x as u32,
+            }
+        }
+        // stepping a neuron that does not need it is harmless; not stepping one that does is not
+        st.live_cur = (0..lp.layout.groups() as u32).collect();
+        if st.uniform.is_none() {
+            let open = self.open_tick;
+            st.next.iter_mut().for_each(|x| *x = open);
+        } else {
+            st.uniform = Some(self.open_tick);
+        }
+        Ok(())
+    }
+
     /// Whether some plastic connection still has moving traces.
     fn learning_moves(&self) -> bool {
         self.plastic.iter().flatten().any(|p| p.moving && p.params.enabled)

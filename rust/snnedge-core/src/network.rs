@@ -208,6 +208,7 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i
         reset,
         refractory: l.refractory,
         adapt_increment: l.adapt_increment as i32,
+        theta_state: l.theta_state && spiking,
         adapt_decay: l.adapt_decay,
         lo,
         hi,

@@ -385,6 +385,11 @@ impl PyEngine {
         self.inner.normalize_weights(connection, target).map_err(|e| to_py_err(py, e))
     }
 
+    /// Writes one state of a layer (v, i, theta, refractory), flat C-order values.
+    fn set_state(&mut self, py: Python<'_>, layer: &str, field: &str, values: Vec<i64>) -> PyResult<()> {
+        self.inner.set_state(layer, field, &values).map_err(|e| to_py_err(py, e))
+    }
+
     /// Work counters.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.stats();

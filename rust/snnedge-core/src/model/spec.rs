@@ -93,6 +93,10 @@ pub struct LayerSpec {
     /// Adaptive threshold: decay of θ per tick, Q0.16.
     #[serde(default = "decay_one")]
     pub adapt_decay: u32,
+    /// Keep a threshold offset θ even when `adapt_increment` is 0 (a learned θ that is
+    /// frozen, set through `Engine.set_state`). Default: only when `adapt_increment > 0`.
+    #[serde(default)]
+    pub theta_state: bool,
     /// Width of the current, membrane and θ states in bits (2..=32, default 24).
     #[serde(default = "default_state_bits")]
     pub state_bits: u32,
