@@ -93,8 +93,8 @@ LEARNER = textwrap.dedent("""
     eng = se.Engine.restore(model, ckpt) if os.path.exists(ckpt) else se.Engine(model)
     done = eng.stats()["input_events"]
     print("start", done, flush=True)
-    for k in range(done, len(ev), 50):
-        eng.feed(ev[k:k + 50])
+    for k in range(done, len(ev), 25):
+        eng.feed(ev[k:k + 25])
         eng.checkpoint(ckpt)
     eng.advance(int(ev["t"][-1]))
     eng.checkpoint(ckpt)
@@ -119,7 +119,7 @@ def test_sigkill_during_learning_always_leaves_a_loadable_checkpoint(tmp_path):
     mpath = tmp_path / "m.snnm"
     model.save(mpath)
     rng = np.random.default_rng(1)
-    ev = se.make_events(np.sort(rng.integers(0, 3_000_000, 30_000)), rng.integers(0, 200, 30_000))
+    ev = se.make_events(np.sort(rng.integers(0, 6_000_000, 60_000)), rng.integers(0, 200, 60_000))
     np.save(tmp_path / "ev.npy", ev)
     (tmp_path / "learner.py").write_text(LEARNER)
     # the uninterrupted run
@@ -133,7 +133,7 @@ def test_sigkill_during_learning_always_leaves_a_loadable_checkpoint(tmp_path):
                               str(ckpt)], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
         line = p.stdout.readline()
         assert line.startswith("start"), line
-        time.sleep(float(rng.uniform(0.02, 0.4)))
+        time.sleep(float(rng.uniform(0.02, 0.3)))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1

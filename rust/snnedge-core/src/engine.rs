@@ -913,6 +913,8 @@ fn step_layer(lp: &LayerParams, st: &mut LayerState, t: u64, spikes: &mut Vec<u3
                 }
             }
             step_all_simple(lp, st, &mut slot, t, spikes);
+        } else if idle == Some(0) && !p.has_current && slot.wide.is_empty() {
+            step_all_membrane(lp, st, &mut slot, t, spikes);
         } else {
             for g in 0..groups {
                 let idle = idle.unwrap_or_else(|| t - st.next[g]);
@@ -991,6 +993,61 @@ fn step_group_general(
     }
     if live {
         queue_live(&mut st.live_mark, &mut st.live_next, g, t);
+    }
+}
+
+/// The whole layer for membrane-only neurons with a refractory period and/or an adaptive
+/// threshold, when every neuron was stepped last tick (no catch-up): the same arithmetic as
+/// [`step`], on the layer's arrays directly.
+fn step_all_membrane(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u64, spikes: &mut Vec<u32>) {
+    let p = &lp.neuron;
+    let n = lp.layout.len();
+    let gs = lp.layout.group_size();
+    let (lo, hi) = (p.lo, p.hi);
+    let LayerState { v, theta, r, live_mark, live_next, .. } = st;
+    let has_theta = !theta.is_empty();
+    let has_r = !r.is_empty();
+    let decay_theta = has_theta && p.adapt_decay != crate::fixed::DECAY_ONE;
+    for k in 0..n {
+        let a = core::mem::take(&mut slot.acc[k]);
+        let b = if lp.bias.is_empty() { 0 } else { lp.bias[k] };
+        let mut th = if has_theta { theta[k] } else { 0 };
+        if decay_theta {
+            th = decay(th, p.adapt_decay);
+        }
+        let mut x = v[k];
+        let mut spike = false;
+        if has_r && r[k] > 0 {
+            r[k] -= 1;
+        } else {
+            x = saturate(decay(x, p.decay_mem) as i64 + a as i64 + b as i64, lo, hi);
+            if p.spiking {
+                let thr = p.threshold as i64 + th as i64;
+                if x as i64 >= thr {
+                    spike = true;
+                    x = match p.reset {
+                        Reset::Subtract => saturate(x as i64 - thr, lo, hi),
+                        Reset::ToValue(rv) => rv,
+                    };
+                    if has_r {
+                        r[k] = p.refractory;
+                    }
+                    if p.adapt_increment != 0 {
+                        th = saturate(th as i64 + p.adapt_increment as i64, 0, hi);
+                    }
+                }
+            }
+        }
+        v[k] = x;
+        if has_theta {
+            theta[k] = th;
+        }
+        if spike {
+            spikes.push(k as u32);
+        }
+        if b != 0 || (p.spiking && x >= p.threshold) {
+            queue_live(live_mark, live_next, k / gs, t);
+        }
     }
 }
 

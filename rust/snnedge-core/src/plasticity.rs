@@ -23,7 +23,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::fixed::decay;
+use crate::fixed::{decay_24, DECAY_ONE};
 use crate::model::spec::{Pairing, PlasticitySpec, StdpRule};
 use crate::synapse::{DenseWeights, Layout};
 
@@ -136,12 +136,13 @@ impl StdpState {
         if !self.moving && pre.is_empty() && post.is_empty() {
             return;
         }
-        // 1. traces
-        for x in self.x.iter_mut() {
-            *x = decay(*x, p.decay_pre);
+        // 1. traces (at most 2^16: the 32-bit form of the decay is exact, see fixed::decay_24)
+        let (dp, dq) = (p.decay_pre, p.decay_post);
+        if dp < DECAY_ONE {
+            self.x.iter_mut().for_each(|x| *x = decay_24(*x, dp));
         }
-        for y in self.y.iter_mut() {
-            *y = decay(*y, p.decay_post);
+        if dq < DECAY_ONE {
+            self.y.iter_mut().for_each(|y| *y = decay_24(*y, dq));
         }
         let bump = |v: &mut i32| match p.pairing {
             Pairing::AllToAll => *v = (*v + TRACE_ONE).min(TRACE_MAX),
@@ -217,19 +218,24 @@ impl StdpState {
     /// neurons whose weights sum to zero or less are left alone.
     pub fn normalize(&mut self, target: i64) {
         let n_post = self.y.len();
-        let n_pre = self.x.len();
         let (lo, hi) = (self.params.w_min as i64, self.params.w_max as i64);
-        for i in 0..n_post {
-            let s: i64 = (0..n_pre).map(|j| get(&self.weights, j * n_post + i) as i64).sum();
-            if s <= 0 {
-                continue;
-            }
-            for j in 0..n_pre {
-                let k = j * n_post + i;
-                let w = get(&self.weights, k) as i64;
-                let v = (2 * w * target + s).div_euclid(2 * s);
-                set(&mut self.weights, k, v.clamp(lo, hi));
-            }
+        let mut sums = vec![0i64; n_post];
+        match &self.weights {
+            DenseWeights::I8(w) => w.chunks_exact(n_post).for_each(|row| {
+                sums.iter_mut().zip(row).for_each(|(s, &x)| *s += x as i64);
+            }),
+            DenseWeights::I16(w) => w.chunks_exact(n_post).for_each(|row| {
+                sums.iter_mut().zip(row).for_each(|(s, &x)| *s += x as i64);
+            }),
+        }
+        let scale = |w: i64, s: i64| if s <= 0 { w } else { (2 * w * target + s).div_euclid(2 * s).clamp(lo, hi) };
+        match &mut self.weights {
+            DenseWeights::I8(w) => w.chunks_exact_mut(n_post).for_each(|row| {
+                row.iter_mut().zip(&sums).for_each(|(x, &s)| *x = scale(*x as i64, s) as i8);
+            }),
+            DenseWeights::I16(w) => w.chunks_exact_mut(n_post).for_each(|row| {
+                row.iter_mut().zip(&sums).for_each(|(x, &s)| *x = scale(*x as i64, s) as i16);
+            }),
         }
     }
 }
