@@ -268,8 +268,8 @@ class EventStream:
     def read_all(self) -> np.ndarray:
         """The rest of the file as one array (raises after decoding what precedes a fault)."""
         if self._reader is not None:
-            words, err = self._reader.read_all()
-            events = _words_to_events(words)
+            words, n, err = self._reader.read_all()
+            events = _words_to_events(words[: 2 * n])
             if err is not None:
                 err.events = events  # what was decoded before the fault
                 raise err

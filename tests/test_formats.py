@@ -467,3 +467,64 @@ def test_cli_convert(tmp_path):
     np.testing.assert_array_equal(se.read_events(tmp_path / "d.npz"), ev)
     assert se.probe(tmp_path / "c.es")["sensor_size"] == (320, 240)
     assert main(["probe", str(tmp_path / "b.raw")]) == 0
+
+
+# ---- formats without a shared sample: files built here from the published layouts ----------
+
+def test_aedat31_polarity_packets_built_from_libcaer_layout(tmp_path):
+    """Two polarity packets (one with an invalid event, one with a timestamp overflow) and a
+    frame packet in between, packed as libcaer's common.h / polarity.h describe them."""
+    def packet(ev_type, events, size, overflow=0, raw=None):
+        body = raw if raw is not None else b"".join(events)
+        n = len(body) // size
+        return struct.pack("<hhiiiiii", ev_type, 1, size, 4, overflow, n, n, n) + body
+
+    def pol(x, y, p, t, valid=1):
+        return struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | valid, t)
+
+    body = packet(1, [pol(3, 4, 1, 10), pol(5, 6, 0, 20, valid=0), pol(7, 8, 0, 30)], 8)
+    body += packet(2, [], 16, raw=bytes(64))  # a "frame" packet: skipped
+    body += packet(1, [pol(345, 259, 1, 5)], 8, overflow=1)
+    (tmp_path / "a.aedat").write_bytes(b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DAVIS346\r\n#!END-HEADER\r\n" + body)
+    ev = se.read_events(tmp_path / "a.aedat")
+    np.testing.assert_array_equal(ev, se.make_events([10, 30, 2**31 + 5], [3, 7, 345], [4, 8, 259], [1, 0, 1]))
+    assert se.probe(tmp_path / "a.aedat")["format"] == "aedat3"
+    # a packet whose header lies about its capacity: truncated, the first packet still decoded
+    lying = body[: len(body) - 8] + b""
+    (tmp_path / "b.aedat").write_bytes(b"#!AER-DAT3.1\r\n#!END-HEADER\r\n" + lying)
+    with pytest.raises(se.TruncatedFileError) as e:
+        se.read_events(tmp_path / "b.aedat")
+    assert len(e.value.events) == 2
+
+
+def test_aedat2_dvs128_and_davis_built_from_jaer_layout(tmp_path):
+    recs = [(0, (5 << 8) | (9 << 1) | 1, 100), (1, (127 << 8) | (0 << 1) | 0, 2**32 - 10), (2, (1 << 8) | (2 << 1), 30)]
+    body = b"".join(struct.pack(">II", a, t) for _, a, t in recs)
+    (tmp_path / "a.aedat").write_bytes(b"#!AER-DAT2.0\r\n# AEChip: ch.unizh.ini.jaer.chip.retina.DVS128\r\n" + body)
+    ev = se.read_events(tmp_path / "a.aedat")
+    # third record: 30 after 2^32 - 10 is the 32-bit counter wrapping
+    np.testing.assert_array_equal(ev, se.make_events([100, 2**32 - 10, 2**32 + 30], [5, 127, 1], [9, 0, 2], [1, 0, 0]))
+    davis = [((100 << 22) | (200 << 12) | (1 << 11), 7), ((1 << 31), 8), ((1 << 10), 9), ((0 << 22) | (0 << 12), 10)]
+    body = b"".join(struct.pack(">II", a, t) for a, t in davis)
+    (tmp_path / "b.aedat").write_bytes(b"#!AER-DAT2.0\r\n# AEChip: eu.seebetter.ini.chips.davis.Davis346B\r\n" + body)
+    ev = se.read_events(tmp_path / "b.aedat")
+    # APS (bit 31) and IMU (bit 10) records skipped; jAER's bottom-left origin flipped as Tonic does
+    np.testing.assert_array_equal(ev, se.make_events([7, 10], [345 - 200, 345], [259 - 100, 259], [1, 0]))
+    assert se.probe(tmp_path / "b.aedat")["sensor_size"] == (346, 260)
+
+
+def test_evt21_built_from_openeb_layout(tmp_path):
+    def word(ty, rest):
+        return struct.pack("<Q", (ty << 60) | rest)
+
+    th = lambda v: word(0x8, v << 32)  # noqa: E731
+    cd = lambda p, t6, x, y, mask: word(p, (t6 << 54) | (x << 43) | (y << 32) | mask)  # noqa: E731
+    body = cd(1, 0, 0, 0, 1) + th(3) + cd(1, 5, 32, 7, 0b101) + cd(0, 6, 64, 8, 1 << 31) + th((1 << 28) - 1) + th(0) + cd(1, 1, 0, 0, 1)
+    (tmp_path / "a.raw").write_bytes(b"% format EVT21;height=720;width=1280\n% end\n" + body)
+    ev = se.read_events(tmp_path / "a.raw")
+    # before the first TIME_HIGH: dropped; the last TIME_HIGH going from max to 0 is a loop (+2^34)
+    np.testing.assert_array_equal(ev, se.make_events([197, 197, 198, 2**34 + 1], [32, 34, 95, 0], [7, 7, 8, 0], [1, 1, 0, 1]))
+    legacy = b"".join(struct.pack("<Q", ((w := struct.unpack("<Q", body[i:i + 8])[0]) >> 32) | ((w & 0xFFFFFFFF) << 32))
+                      for i in range(0, len(body), 8))
+    (tmp_path / "b.raw").write_bytes(b"% format EVT21;endianness=legacy;height=720;width=1280\n% end\n" + legacy)
+    np.testing.assert_array_equal(se.read_events(tmp_path / "b.raw"), ev)

@@ -126,7 +126,13 @@ pub struct EventReader {
     pending: Vec<Event>,
     pending_pos: usize,
     deferred: Option<Error>,
+    /// A header problem reported once the body is decoded (AEDAT 4 table position).
+    late: Option<Error>,
     window_end: Option<u64>,
+    /// At most this many body bytes per decode call (`usize::MAX`: all buffered bytes).
+    decode_limit: usize,
+    /// Bytes the decoder asked for to complete its next unit (a slice never shorter).
+    last_need: usize,
 }
 
 impl EventReader {
@@ -139,13 +145,13 @@ impl EventReader {
         let hint = hint.or(ext.as_deref());
         let header = read_header(&mut file, file_size, hint, path)?;
         let mut body_end = file_size;
-        let mut deferred = None;
+        let mut late = None;
         if let BodyParams::Aedat4 { data_table_position, .. } = header.params {
             if data_table_position >= 0 {
                 let p = data_table_position as u64;
                 if p < header.data_offset as u64 || p > file_size {
                     // A header that lies about the table: decode what is there, then report it.
-                    deferred = Some(Error::EventFormat {
+                    late = Some(Error::EventFormat {
                         format: Format::Aedat4.name(),
                         offset: 18,
                         expected: format!(
@@ -178,10 +184,19 @@ impl EventReader {
             faults: Vec::new(),
             pending: Vec::new(),
             pending_pos: 0,
-            deferred: if on_error == OnError::Stop { deferred } else { None },
+            deferred: None,
+            late: if on_error == OnError::Stop { late } else { None },
             window_end: None,
+            decode_limit: usize::MAX,
+            last_need: 0,
             header,
         })
+    }
+
+    /// Decode at most `bytes` of the body per [`EventReader::step`] (the file is still read in
+    /// 1 MiB blocks). Small steps keep the caller's output buffer small and cache-warm.
+    pub fn set_decode_limit(&mut self, bytes: usize) {
+        self.decode_limit = bytes.max(64);
     }
 
     /// The parsed header.
@@ -303,10 +318,18 @@ impl EventReader {
             self.finished = true;
             return Ok(false);
         }
-        let result = self.decoder.decode(&self.buf[self.start..], out);
+        let slice_end = self.start + avail.min(self.decode_limit.max(self.last_need));
+        let result = self.decoder.decode(&self.buf[self.start..slice_end], out);
+        let whole = slice_end == self.buf.len();
         match result {
             Ok(p) => {
                 self.start += p.consumed;
+                self.last_need = if p.consumed == 0 { p.need.max(slice_end - self.start + 1) } else { 0 };
+                if !whole && (p.consumed > 0 || self.last_need <= avail) {
+                    // A partial slice: the next step gets the rest (and a slice long enough
+                    // for the unit the decoder is waiting for).
+                    return Ok(true);
+                }
                 let rest = self.buf.len() - self.start;
                 if p.consumed == 0 || (at_end && rest > 0) {
                     let offset = self.position();
@@ -359,10 +382,14 @@ impl EventReader {
         self.deferred_error()
     }
 
-    /// The error found while opening that is reported once the body has been decoded (an
-    /// AEDAT 4 header pointing its data table outside the file), if any.
+    /// The error that ended the stream (stop mode), else a header problem reported once the
+    /// body has been decoded (an AEDAT 4 header pointing its data table outside the file).
     pub fn deferred_error(&mut self) -> Result<()> {
-        match self.deferred.take() {
+        if let Some(e) = self.deferred.take() {
+            self.late = None; // one error per stream: the first one
+            return Err(e);
+        }
+        match self.late.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -451,4 +478,34 @@ pub fn probe(path: &str, hint: Option<&str>) -> Result<Probe> {
         _ => None,
     };
     Ok(Probe { header: r.header.clone(), file_size: r.file_size, events })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::aedat4::{aedat4_header, aedat4_packet, Aedat4Compression};
+
+    /// Decode steps smaller than a packet, and blocks that cut packets anywhere.
+    #[test]
+    fn small_decode_steps_and_big_packets() {
+        let events: Vec<Event> =
+            (0..40_000u64).map(|i| Event::new(i * 3, (i % 300) as u16, (i % 200) as u16, (i % 2) as u8)).collect();
+        let mut file = aedat4_header(Aedat4Compression::None, 320, 240);
+        for c in events.chunks(20_000) {
+            aedat4_packet(c, Aedat4Compression::None, &mut file); // 320 kB packets
+        }
+        let path = std::env::temp_dir().join(format!("snnedge-reader-test-{}.aedat4", std::process::id()));
+        std::fs::write(&path, &file).unwrap();
+        let p = path.to_str().unwrap();
+        for limit in [None, Some(100), Some(64 << 10)] {
+            let mut r = EventReader::open(p, None, OnError::Stop).unwrap();
+            if let Some(l) = limit {
+                r.set_decode_limit(l);
+            }
+            let mut out = Vec::new();
+            while r.step(&mut out).unwrap() {}
+            assert_eq!(out, events, "decode limit {limit:?}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
 }
