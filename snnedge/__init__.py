@@ -8,6 +8,8 @@ The Python API in one screen::
     spikes = engine.feed(events)        # events: EVENT_DTYPE array, any chunk
     spikes = engine.advance(t_us)       # time passes without input
     engine.state("motion")["v"]         # membrane potentials, shaped like the layer
+    events = se.read_events("rec.raw")  # any event file format (docs/formats.md)
+    for chunk in se.open_events("rec.aedat4", chunk_us=10_000): ...
 
 See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
@@ -17,6 +19,8 @@ from . import _core
 from .engine import Engine
 from .errors import (
     CheckpointError,
+    EventFormatError,
+    EventIOError,
     EventOutOfRangeError,
     LateEventError,
     ModelError,
@@ -24,10 +28,14 @@ from .errors import (
     ParameterOverflowError,
     ShapeError,
     SnnEdgeError,
+    TruncatedFileError,
+    UnencodableEventsError,
+    UnknownFormatError,
     UnknownNameError,
     UnsortedEventsError,
 )
 from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events, make_events
+from .formats import EventStream, convert, open_events, probe, read_events, write_events
 from .model import (
     IF,
     LI,
@@ -54,4 +62,6 @@ __all__ = [
     "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "CheckpointError",
+    "read_events", "open_events", "write_events", "probe", "convert", "EventStream",
+    "EventFormatError", "TruncatedFileError", "UnknownFormatError", "EventIOError", "UnencodableEventsError",
 ]

@@ -55,6 +55,30 @@ class UnknownNameError(SnnEdgeError, LookupError):
     """A layer or connection name does not exist (kind, name, known)."""
 
 
+class EventFormatError(SnnEdgeError, ValueError):
+    """An event file does not follow its format (format, offset, expected, found).
+
+    ``offset`` is the byte offset in the file where the problem starts."""
+
+
+class TruncatedFileError(EventFormatError):
+    """An event file ends inside a header, record or packet (format, offset, expected, found).
+
+    Everything before ``offset`` was decoded (and yielded, when streaming)."""
+
+
+class UnknownFormatError(SnnEdgeError, ValueError):
+    """The format of a file is not recognised from its first bytes nor its name (path, expected, found)."""
+
+
+class EventIOError(SnnEdgeError, OSError):
+    """The system could not open, read or write an event file (path, kind, problem)."""
+
+
+class UnencodableEventsError(SnnEdgeError, ValueError):
+    """Events cannot be stored in the requested format (format, index, problem)."""
+
+
 __all__ = [
     "SnnEdgeError",
     "ShapeError",
@@ -66,4 +90,9 @@ __all__ = [
     "ModelFormatError",
     "CheckpointError",
     "UnknownNameError",
+    "EventFormatError",
+    "TruncatedFileError",
+    "UnknownFormatError",
+    "EventIOError",
+    "UnencodableEventsError",
 ]

@@ -85,6 +85,55 @@ pub enum Error {
         /// The names that exist.
         known: String,
     },
+    /// An event file does not follow its format (bad magic, corrupt packet, impossible value).
+    EventFormat {
+        /// The format being read (`"EVT 3.0"`, `"AEDAT 4"`...).
+        format: &'static str,
+        /// Byte offset in the file where the problem starts.
+        offset: u64,
+        /// What the reader expected there.
+        expected: String,
+        /// What it found.
+        found: String,
+    },
+    /// An event file ends inside a header, record or packet (the bytes before it were decoded).
+    Truncated {
+        /// The format being read.
+        format: &'static str,
+        /// Byte offset of the incomplete header, record or packet.
+        offset: u64,
+        /// What was being read there.
+        expected: String,
+        /// How many bytes were left.
+        found: String,
+    },
+    /// The format of a file cannot be recognised from its first bytes (nor from its name).
+    UnknownFormat {
+        /// The file.
+        path: String,
+        /// The formats that are recognised.
+        expected: String,
+        /// The first bytes found (escaped).
+        found: String,
+    },
+    /// The operating system could not open, read or write a file.
+    Io {
+        /// The file.
+        path: String,
+        /// The kind of failure (`NotFound`, `PermissionDenied`...).
+        kind: String,
+        /// The system's message.
+        message: String,
+    },
+    /// Events cannot be stored in the requested format (coordinate too large for its fields, ...).
+    Unencodable {
+        /// The format being written.
+        format: &'static str,
+        /// Index of the offending event within the chunk given to the writer.
+        index: usize,
+        /// What does not fit.
+        message: String,
+    },
 }
 
 /// Result with the core [`Error`].
@@ -126,6 +175,19 @@ impl fmt::Display for Error {
             Error::Checkpoint { message } => write!(f, "checkpoint: {message}"),
             Error::UnknownName { kind, name, known } => {
                 write!(f, "no {kind} named {name:?}; the model has: {known}")
+            }
+            Error::EventFormat { format, offset, expected, found } => {
+                write!(f, "{format} file, byte {offset}: expected {expected}, found {found}")
+            }
+            Error::Truncated { format, offset, expected, found } => {
+                write!(f, "{format} file truncated at byte {offset}: expected {expected}, found {found}")
+            }
+            Error::UnknownFormat { path, expected, found } => {
+                write!(f, "{path}: unknown event file format (first bytes {found}); expected one of: {expected}")
+            }
+            Error::Io { path, kind, message } => write!(f, "{path}: {message} ({kind})"),
+            Error::Unencodable { format, index, message } => {
+                write!(f, "event {index} cannot be written as {format}: {message}")
             }
         }
     }

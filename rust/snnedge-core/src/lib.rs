@@ -11,7 +11,8 @@
 //! - [`model`]: the model description (and the `.snnm` file, with `std`);
 //! - [`network`]: compiling and validating a description into [`network::NetworkParams`];
 //! - [`neuron`], [`synapse`]: one tick of a neuron; connections and their accumulation slots;
-//! - [`engine`]: the event-driven engine.
+//! - [`engine`]: the event-driven engine;
+//! - [`io`]: event files (format detection, streaming decoders and encoders; files with `std`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,6 +41,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod fixed;
+pub mod io;
 pub mod model;
 pub mod network;
 pub mod neuron;

@@ -6,6 +6,8 @@
 //! `SPIKE_DTYPE` array (built without the GIL, moved into numpy). Core errors become the
 //! exception classes of `snnedge.errors`, one class per `Error` variant.
 
+mod io;
+
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -86,6 +88,38 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
                 kw.set_item("name", name)?;
                 kw.set_item("known", known)?;
                 "UnknownNameError"
+            }
+            Error::EventFormat { format, offset, expected, found } => {
+                kw.set_item("format", format)?;
+                kw.set_item("offset", offset)?;
+                kw.set_item("expected", expected)?;
+                kw.set_item("found", found)?;
+                "EventFormatError"
+            }
+            Error::Truncated { format, offset, expected, found } => {
+                kw.set_item("format", format)?;
+                kw.set_item("offset", offset)?;
+                kw.set_item("expected", expected)?;
+                kw.set_item("found", found)?;
+                "TruncatedFileError"
+            }
+            Error::UnknownFormat { path, expected, found } => {
+                kw.set_item("path", path)?;
+                kw.set_item("expected", expected)?;
+                kw.set_item("found", found)?;
+                "UnknownFormatError"
+            }
+            Error::Io { path, kind, message } => {
+                kw.set_item("path", path)?;
+                kw.set_item("kind", kind)?;
+                kw.set_item("problem", message)?;
+                "EventIOError"
+            }
+            Error::Unencodable { format, index, message } => {
+                kw.set_item("format", format)?;
+                kw.set_item("index", index)?;
+                kw.set_item("problem", message)?;
+                "UnencodableEventsError"
             }
         };
         let instance = module.getattr(class)?.call((message.clone(),), Some(&kw))?;
@@ -419,5 +453,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SPIKE_RECORD_BYTES", SPIKE_RECORD_BYTES)?;
     m.add("MODEL_FORMAT_VERSION", file::FORMAT_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    io::register(m)?;
     Ok(())
 }
