@@ -80,6 +80,18 @@ pub enum Error {
         /// The names that exist.
         known: String,
     },
+    /// A parameter or an input value is outside what its component accepts (for example an
+    /// encoder threshold that is not positive, or a timestamp that goes back in time).
+    InvalidParameter {
+        /// The component it belongs to (for example `delta encoder`).
+        what: String,
+        /// The parameter name.
+        parameter: String,
+        /// The value found, as text.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
 }
 
 /// Result with the core [`Error`].
@@ -120,6 +132,9 @@ impl fmt::Display for Error {
             },
             Error::UnknownName { kind, name, known } => {
                 write!(f, "no {kind} named {name:?}; the model has: {known}")
+            }
+            Error::InvalidParameter { what, parameter, value, expected } => {
+                write!(f, "{what}: parameter {parameter} = {value} is not accepted (expected {expected})")
             }
         }
     }

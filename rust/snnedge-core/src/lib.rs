@@ -11,7 +11,8 @@
 //! - [`model`]: the model description (and the `.snnm` file, with `std`);
 //! - [`network`]: compiling and validating a description into [`network::NetworkParams`];
 //! - [`neuron`], [`synapse`]: one tick of a neuron; connections and their accumulation slots;
-//! - [`engine`]: the event-driven engine.
+//! - [`engine`]: the event-driven engine;
+//! - [`encode`]: spike encoders that turn signals, images, audio and video into events.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -34,6 +35,7 @@
 extern crate alloc;
 
 pub mod buffer;
+pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod event;
