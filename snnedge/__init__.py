@@ -9,14 +9,19 @@ The Python API in one screen::
     spikes = engine.advance(t_us)       # time passes without input
     engine.state("motion")["v"]         # membrane potentials, shaped like the layer
 
+Encoders (``se.encode.rate``, ``latency``, ``population``, ``delta``, ``audio``,
+``frames_to_events``) turn ordinary signals, images, audio and video into event streams
+(docs/encoders.md).
+
 See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
 from __future__ import annotations
 
-from . import _core
+from . import _core, encode
 from .engine import Engine
 from .errors import (
     EventOutOfRangeError,
+    InvalidParameterError,
     LateEventError,
     ModelError,
     ModelFormatError,
@@ -50,5 +55,6 @@ __all__ = [
     "Model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
     "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
-    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
+    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "InvalidParameterError",
+    "encode",
 ]

@@ -51,6 +51,11 @@ class UnknownNameError(SnnEdgeError, LookupError):
     """A layer or connection name does not exist (kind, name, known)."""
 
 
+class InvalidParameterError(SnnEdgeError, ValueError):
+    """A parameter or input value is not accepted, e.g. an encoder threshold <= 0 or a
+    timestamp that goes back in time (attributes: what, parameter, value, expected)."""
+
+
 __all__ = [
     "SnnEdgeError",
     "ShapeError",
@@ -61,4 +66,5 @@ __all__ = [
     "ModelError",
     "ModelFormatError",
     "UnknownNameError",
+    "InvalidParameterError",
 ]

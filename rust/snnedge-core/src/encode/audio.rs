@@ -10,15 +10,20 @@
 //!    direct form II: `y = b0·s + z1; z1 = -a1·y + z2; z2 = b2·s - a2·y` (`b1 = 0`).
 //! 2. **Rectification**: `h = max(y, 0)` (the inner hair cell passes one half-wave).
 //! 3. One of two encoders:
-//!    - **delta**: a one-pole low-pass envelope `e ← e + α·(h - e)` with
-//!      `α = 1 - exp(-2π·f_env / f_s)`, then a level-crossing [`DeltaEncoder`] on `e`
-//!      (ON when the band's envelope rises by `threshold`, OFF when it falls);
+//!    - **delta**: an envelope from two one-pole low-passes in cascade,
+//!      `e₁ ← e₁ + α·(h - e₁)`, `e₂ ← e₂ + α·(e₁ - e₂)` with `α = 1 - exp(-2π·f_env / f_s)`
+//!      (second order, so the ripple of the rectified carrier is small for bands well above
+//!      `f_env`), compressed to `ln(e₂ + floor)` when `log_floor > 0` (then `threshold` is a
+//!      ratio of loudness, as a DVS pixel's contrast threshold; `floor` sets the silence
+//!      level), then a level-crossing [`DeltaEncoder`] (ON when the band gets louder by
+//!      `threshold`, OFF when it gets quieter; the reference starts at the value of silence);
 //!    - **lif**: a leaky integrate-and-fire neuron per band, `v ← β·v + h·1000 / f_s`
 //!      (the input integrated in amplitude × milliseconds, `β = exp(-1 / (τ·f_s))`); a spike
 //!      (`p = 1`) when `v ≥ threshold`, then `v ← v - threshold`, at most one per sample and
 //!      none within `refractory_us` of the previous one. Without leak, a band whose rectified
 //!      mean is `m` fires `1000·m / threshold` times a second.
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -38,6 +43,8 @@ pub enum AudioCode {
         threshold: f64,
         /// Cut-off of the envelope low-pass in Hz (> 0).
         envelope_hz: f64,
+        /// `> 0`: encode `ln(envelope + log_floor)`; `0`: the envelope itself.
+        log_floor: f64,
     },
     /// Leaky integrate-and-fire on the rectified band signal.
     Lif {
@@ -78,9 +85,10 @@ struct Band {
     a2: f64,
 }
 
+/// The per-band encoder stage (the delta encoder is boxed: it is the larger variant).
 #[derive(Debug, Clone)]
 enum Stage {
-    Delta { alpha: f64, env: Vec<f64>, delta: DeltaEncoder },
+    Delta { alpha: f64, log_floor: f64, env1: Vec<f64>, env2: Vec<f64>, level: Vec<f64>, delta: Box<DeltaEncoder> },
     Lif { beta: f64, gain: f64, threshold: f64, v: Vec<f64>, last_event: Vec<u64> },
 }
 
@@ -134,23 +142,25 @@ impl AudioEncoder {
             .collect();
         let layout = Layout::line(n);
         let stage = match params.code {
-            AudioCode::Delta { threshold, envelope_hz } => {
+            AudioCode::Delta { threshold, envelope_hz, log_floor } => {
                 check_positive(WHAT, "threshold", threshold)?;
                 check_positive(WHAT, "envelope_hz", envelope_hz)?;
-                let delta = DeltaEncoder::new(DeltaParams {
+                check_non_negative(WHAT, "log_floor", log_floor)?;
+                let silence = if log_floor > 0.0 { libm::log(log_floor) } else { 0.0 };
+                let delta = Box::new(DeltaEncoder::new(DeltaParams {
                     layout,
                     threshold_on: vec![threshold; n],
                     threshold_off: vec![threshold; n],
                     mode: DeltaMode::Level,
                     refractory_us: params.refractory_us,
-                    initial: Some(vec![0.0; n]),
+                    initial: Some(vec![silence; n]),
                     max_events_per_sample: 1 << 16,
                     period_num: 1_000_000,
                     period_den: params.sample_rate_hz as u64,
                     t0_us: params.t0_us,
-                })?;
+                })?);
                 let alpha = 1.0 - libm::exp(-2.0 * core::f64::consts::PI * envelope_hz / fs);
-                Stage::Delta { alpha, env: vec![0.0; n], delta }
+                Stage::Delta { alpha, log_floor, env1: vec![0.0; n], env2: vec![0.0; n], level: vec![0.0; n], delta }
             }
             AudioCode::Lif { threshold, tau_s } => {
                 check_positive(WHAT, "threshold", threshold)?;
@@ -209,8 +219,8 @@ impl AudioEncoder {
             *z = 0.0;
         }
         match &mut self.stage {
-            Stage::Delta { env, delta, .. } => {
-                env.iter_mut().for_each(|e| *e = 0.0);
+            Stage::Delta { env1, env2, delta, .. } => {
+                env1.iter_mut().chain(env2.iter_mut()).for_each(|e| *e = 0.0);
                 delta.reset();
             }
             Stage::Lif { v, last_event, .. } => {
@@ -237,11 +247,20 @@ impl AudioEncoder {
                 *r = if y > 0.0 { y } else { 0.0 };
             }
             match &mut self.stage {
-                Stage::Delta { alpha, env, delta } => {
-                    for (e, &h) in env.iter_mut().zip(&self.rect) {
-                        *e += *alpha * (h - *e);
+                Stage::Delta { alpha, log_floor, env1, env2, level, delta } => {
+                    for (((e1, e2), l), &h) in
+                        env1.iter_mut().zip(env2.iter_mut()).zip(level.iter_mut()).zip(&self.rect)
+                    {
+                        *e1 += *alpha * (h - *e1);
+                        *e2 += *alpha * (*e1 - *e2);
+                        *l = *e2;
                     }
-                    delta.step(t, env, out);
+                    if *log_floor > 0.0 {
+                        for l in level.iter_mut() {
+                            *l = libm::log(*l + *log_floor);
+                        }
+                    }
+                    delta.step(t, level, out);
                 }
                 Stage::Lif { beta, gain, threshold, v, last_event } => {
                     for (c, (v, &h)) in v.iter_mut().zip(&self.rect).enumerate() {
@@ -287,9 +306,11 @@ mod tests {
 
     #[test]
     fn a_tone_excites_its_band_most() {
-        for code in
-            [AudioCode::Delta { threshold: 0.005, envelope_hz: 100.0 }, AudioCode::Lif { threshold: 0.05, tau_s: 0.01 }]
-        {
+        for code in [
+            AudioCode::Delta { threshold: 0.005, envelope_hz: 50.0, log_floor: 0.0 },
+            AudioCode::Delta { threshold: 0.25, envelope_hz: 50.0, log_floor: 1e-4 },
+            AudioCode::Lif { threshold: 0.05, tau_s: 0.01 },
+        ] {
             let mut e = enc(code);
             let fc = e.centres()[9];
             let mut out = Vec::<Event>::new();
