@@ -260,7 +260,9 @@ def frames(frames_: np.ndarray, t_us: np.ndarray, *, th_on, th_off, refractory_u
         count = np.zeros(n)
         count[moving] = np.minimum(np.floor(d[moving] * sign[moving] / th[moving]), float(max_events))
         span = cur - prev
-        te_all, idx_all, p_all = [], [], []
+        with np.errstate(divide="ignore"):
+            inv_span = 1.0 / span
+        te_all, idx_all, p_all, kind_all = [], [], [], []
         j = 1.0
         while True:
             act = moving & (j <= count)
@@ -269,7 +271,7 @@ def frames(frames_: np.ndarray, t_us: np.ndarray, *, th_on, th_off, refractory_u
             i = np.flatnonzero(act)
             level = ref[i] + sign[i] * j * th[i]
             with np.errstate(divide="ignore", invalid="ignore"):
-                fr = np.where(span[i] != 0.0, (level - prev[i]) / span[i], 1.0)
+                fr = np.where(span[i] != 0.0, (level - prev[i]) * inv_span[i], 1.0)
             fr = np.where(fr > 0.0, np.minimum(fr, 1.0), 0.0)
             te = np.uint64(t0) + (fr * float(dt)).astype(np.uint64)
             if refractory_us > 0:
@@ -280,6 +282,7 @@ def frames(frames_: np.ndarray, t_us: np.ndarray, *, th_on, th_off, refractory_u
             te_all.append(te[ok])
             idx_all.append(i[ok])
             p_all.append(up[i[ok]].astype(np.uint64))
+            kind_all.append(np.zeros(int(ok.sum()), np.uint8))
             j += 1.0
         ref = np.where(moving, ref + sign * count * th, ref)
         prev = cur.copy()
@@ -291,10 +294,13 @@ def frames(frames_: np.ndarray, t_us: np.ndarray, *, th_on, th_off, refractory_u
             te_all.append(np.uint64(t0 + 1) + (d2 >> np.uint64(1)) % np.uint64(dt))
             idx_all.append(np.flatnonzero(hit))
             p_all.append(d2 & np.uint64(1))
+            kind_all.append(np.ones(len(d2), np.uint8))
         if te_all:
             te = np.concatenate(te_all)
             idx = np.concatenate(idx_all).astype(np.uint64)
             p = np.concatenate(p_all).astype(np.uint64)
-            order = np.lexsort((p, idx, te))
+            kind = np.concatenate(kind_all)
+            # Time, then crossings before noise, then pixel (crossings of one pixel keep their order).
+            order = np.lexsort((idx, kind, te))
             out.append(_events(te[order], idx[order].astype(np.int64), p[order], w))
     return np.concatenate(out).astype(se.EVENT_DTYPE) if out else np.zeros(0, se.EVENT_DTYPE)

@@ -27,6 +27,7 @@ use alloc::vec::Vec;
 
 use super::{bad_param, check_positive, frame_count, EventSink, Layout, SampleClock};
 use crate::error::Result;
+use crate::Event;
 
 const WHAT: &str = "delta encoder";
 
@@ -74,6 +75,7 @@ pub struct DeltaParams {
 pub struct DeltaEncoder {
     params: DeltaParams,
     clock: SampleClock,
+    xy: Vec<[u16; 2]>,
     /// Reference (level, send-on-delta) or integrator (sigma-delta).
     state: Vec<f64>,
     started: Vec<bool>,
@@ -113,8 +115,14 @@ impl DeltaEncoder {
             return Err(bad_param(WHAT, "max_events_per_sample", 0, ">= 1"));
         }
         let clock = SampleClock::new(WHAT, params.t0_us, params.period_num, params.period_den)?;
-        let mut e =
-            DeltaEncoder { clock, state: vec![0.0; n], started: vec![false; n], last_event: vec![NEVER; n], params };
+        let mut e = DeltaEncoder {
+            clock,
+            xy: params.layout.coords(),
+            state: vec![0.0; n],
+            started: vec![false; n],
+            last_event: vec![NEVER; n],
+            params,
+        };
         e.reset();
         Ok(e)
     }
@@ -175,7 +183,6 @@ impl DeltaEncoder {
     /// One sample of every channel at time `t` (used by the audio front end too).
     #[inline]
     pub(crate) fn step(&mut self, t: u64, frame: &[f64], out: &mut impl EventSink) {
-        let layout = self.params.layout;
         let cap = self.params.max_events_per_sample as f64;
         let refractory = self.params.refractory_us;
         for (c, &x) in frame.iter().enumerate() {
@@ -217,8 +224,9 @@ impl DeltaEncoder {
             } else {
                 continue;
             };
+            let [ex, ey] = self.xy[c];
             for _ in 0..count {
-                out.push_event(layout.event(t, c, polarity));
+                out.push_event(Event::new(t, ex, ey, polarity));
             }
             self.last_event[c] = t;
         }
@@ -228,7 +236,6 @@ impl DeltaEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
 
     fn enc(mode: DeltaMode, th: f64, refractory_us: u64) -> DeltaEncoder {
         DeltaEncoder::new(DeltaParams {

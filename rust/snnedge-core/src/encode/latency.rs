@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 
 use super::{bad_param, frame_count, EventSink, Layout, SampleClock};
 use crate::error::Result;
+use crate::Event;
 
 const WHAT: &str = "latency encoder";
 
@@ -60,9 +61,11 @@ pub struct LatencyEncoder {
     /// `(T - 1) / ln θ` for the log mode.
     log_scale: f64,
     clock: SampleClock,
+    xy: Vec<[u16; 2]>,
     steps: Vec<u32>,
     counts: Vec<u32>,
-    order: Vec<u32>,
+    times: Vec<u64>,
+    sorted: Vec<Event>,
 }
 
 impl LatencyEncoder {
@@ -95,9 +98,11 @@ impl LatencyEncoder {
         Ok(LatencyEncoder {
             log_scale,
             clock,
+            xy: params.layout.coords(),
             steps: vec![SILENT; n],
             counts: Vec::new(),
-            order: Vec::with_capacity(n),
+            times: Vec::new(),
+            sorted: Vec::with_capacity(n),
             params,
         })
     }
@@ -153,40 +158,41 @@ impl LatencyEncoder {
     fn window(&mut self, frame: &[f64], out: &mut impl EventSink) {
         let t_steps = self.params.num_steps as usize;
         let k0 = self.clock.next_index();
-        let layout = self.params.layout;
-        let mut firing = 0usize;
-        for (c, &v) in frame.iter().enumerate() {
-            let s = self.spike_step(v).unwrap_or(SILENT);
-            firing += (s != SILENT) as usize;
-            self.steps[c] = s;
-        }
         if t_steps <= 2 * frame.len() + 64 {
-            // Counting sort by step: O(channels + steps), stable in the channel index.
+            // Counting sort by step, O(channels + steps), stable in the channel index: one
+            // pass computes the steps and their histogram, one pass writes each event
+            // straight into its sorted slot (the times of the steps come from a table).
             self.counts.clear();
             self.counts.resize(t_steps + 1, 0);
-            for &s in &self.steps {
+            for (c, &v) in frame.iter().enumerate() {
+                let s = self.spike_step(v).unwrap_or(SILENT);
+                self.steps[c] = s;
                 if s != SILENT {
                     self.counts[s as usize + 1] += 1;
                 }
             }
-            for i in 1..=t_steps {
-                self.counts[i] += self.counts[i - 1];
+            self.times.clear();
+            for i in 0..t_steps {
+                self.counts[i + 1] += self.counts[i];
+                self.times.push(self.clock.time_of(k0 + i as u64));
             }
-            self.order.clear();
-            self.order.resize(firing, 0);
+            let firing = self.counts[t_steps] as usize;
+            self.sorted.clear();
+            self.sorted.resize(firing, Event::default());
             for (c, &s) in self.steps.iter().enumerate() {
                 if s != SILENT {
                     let slot = &mut self.counts[s as usize];
-                    self.order[*slot as usize] = c as u32;
+                    let [x, y] = self.xy[c];
+                    self.sorted[*slot as usize] = Event::new(self.times[s as usize], x, y, 1);
                     *slot += 1;
                 }
             }
-            for &c in &self.order {
-                let c = c as usize;
-                out.push_event(layout.event(self.clock.time_of(k0 + self.steps[c] as u64), c, 1));
-            }
+            out.push_events(&self.sorted);
         } else {
             // Long windows with few channels: sort the (step, channel) pairs instead.
+            for (c, &v) in frame.iter().enumerate() {
+                self.steps[c] = self.spike_step(v).unwrap_or(SILENT);
+            }
             let mut pairs: Vec<u64> = self
                 .steps
                 .iter()
@@ -196,8 +202,8 @@ impl LatencyEncoder {
                 .collect();
             pairs.sort_unstable();
             for key in pairs {
-                let c = (key & 0xFFFF_FFFF) as usize;
-                out.push_event(layout.event(self.clock.time_of(k0 + (key >> 32)), c, 1));
+                let [x, y] = self.xy[(key & 0xFFFF_FFFF) as usize];
+                out.push_event(Event::new(self.clock.time_of(k0 + (key >> 32)), x, y, 1));
             }
         }
         self.clock.advance(t_steps as u64);
@@ -207,7 +213,6 @@ impl LatencyEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
 
     fn enc(mode: LatencyMode, n: usize, t: u32) -> LatencyEncoder {
         LatencyEncoder::new(LatencyParams {

@@ -55,6 +55,12 @@ pub trait EventSink {
     fn push_event(&mut self, e: Event);
     /// Number of events held.
     fn event_count(&self) -> usize;
+    /// Appends a run of events.
+    fn push_events(&mut self, events: &[Event]) {
+        for &e in events {
+            self.push_event(e);
+        }
+    }
 }
 
 impl EventSink for Vec<Event> {
@@ -64,6 +70,9 @@ impl EventSink for Vec<Event> {
     }
     fn event_count(&self) -> usize {
         self.len()
+    }
+    fn push_events(&mut self, events: &[Event]) {
+        self.extend_from_slice(events);
     }
 }
 
@@ -99,6 +108,12 @@ impl EventSink for EventRecords {
     }
     fn event_count(&self) -> usize {
         self.bytes.len() / EVENT_RECORD_BYTES
+    }
+    fn push_events(&mut self, events: &[Event]) {
+        self.bytes.reserve(events.len() * EVENT_RECORD_BYTES);
+        for &e in events {
+            self.push_event(e);
+        }
     }
 }
 
@@ -149,6 +164,12 @@ impl Layout {
         // Both fit u16: checked by `check` at construction.
         Event::new(t, (c % self.width) as u16, (c / self.width) as u16, p)
     }
+
+    /// The `(x, y)` of every channel, so the hot loops index a table instead of dividing
+    /// (two integer divisions per event cost more than the rest of a rate encoder's work).
+    pub fn coords(&self) -> Vec<[u16; 2]> {
+        (0..self.n_channels).map(|c| [(c % self.width) as u16, (c / self.width) as u16]).collect()
+    }
 }
 
 /// The time of each sample or step: `t(k) = anchor_t_us + (k - anchor_index) · num / den`
@@ -177,7 +198,13 @@ impl SampleClock {
                 expected: "a positive period (num > 0, den > 0)".into(),
             });
         }
-        Ok(SampleClock { num, den, anchor_t_us: t0_us, anchor_index: 0, next_index: 0 })
+        // Reduce the fraction (16 kHz: 1_000_000/16_000 -> 125/2) so that the fast path
+        // below (64-bit product, division by 1 skipped) applies as often as possible.
+        let (mut a, mut b) = (num, den);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        Ok(SampleClock { num: num / a, den: den / a, anchor_t_us: t0_us, anchor_index: 0, next_index: 0 })
     }
 
     /// Index of the next sample or step.
@@ -189,14 +216,20 @@ impl SampleClock {
     /// Time of sample `k` (saturating at `u64::MAX`).
     #[inline(always)]
     pub fn time_of(&self, k: u64) -> u64 {
-        let steps = k.wrapping_sub(self.anchor_index) as u128;
-        let dt = steps * self.num as u128 / self.den as u128;
-        let t = self.anchor_t_us as u128 + dt;
-        if t > u64::MAX as u128 {
-            u64::MAX
-        } else {
-            t as u64
-        }
+        let steps = k.wrapping_sub(self.anchor_index);
+        let dt = match steps.checked_mul(self.num) {
+            Some(p) if self.den == 1 => p,
+            Some(p) => p / self.den,
+            None => {
+                let d = steps as u128 * self.num as u128 / self.den as u128;
+                if d > u64::MAX as u128 {
+                    u64::MAX
+                } else {
+                    d as u64
+                }
+            }
+        };
+        self.anchor_t_us.saturating_add(dt)
     }
 
     /// Time of the next sample.

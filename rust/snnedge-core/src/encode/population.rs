@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 
 use super::latency::{LatencyEncoder, LatencyMode, LatencyParams};
 use super::rate::{RateEncoder, RateMode, RateParams};
+use super::rng::UNIT_STEPS;
 use super::{bad_param, check_positive, frame_count, EventSink, Layout};
 use crate::error::Result;
 
@@ -82,6 +83,8 @@ pub struct PopulationEncoder {
     centres: Vec<f64>,
     /// `-1 / (2σ²)`.
     gain: f64,
+    /// Exponents below this give a response that codes no spike at all (see `responses`).
+    silent_below: f64,
     inner: Inner,
     responses: Vec<f64>,
 }
@@ -124,7 +127,22 @@ impl PopulationEncoder {
                 })?)
             }
         };
+        // Why skip exp: most neurons of a population are far from the value, and exp is
+        // the dearest step. It is skipped only where the result provably codes nothing:
+        // below the latency threshold (exp is monotone; the margin of 1e-9 covers libm's
+        // sub-ulp error), or, for Poisson, below 2^-54 / p_max, where the spike probability
+        // rounds to a zero threshold. Regular rate codes accumulate every response and skip
+        // nothing.
+        let silent_below = match params.code {
+            PopulationCode::Latency { threshold } if threshold > 0.0 => libm::log(threshold) - 1e-9,
+            PopulationCode::Rate { max_rate_hz, mode: RateMode::Poisson, .. } => {
+                let p_max = (max_rate_hz * params.dt_us as f64 / 1e6).max(1e-300);
+                libm::log(1.0 / (UNIT_STEPS * 2.0) / p_max) - 1e-9
+            }
+            _ => f64::NEG_INFINITY,
+        };
         Ok(PopulationEncoder {
+            silent_below,
             gain: -1.0 / (2.0 * params.sigma * params.sigma),
             centres,
             inner,
@@ -168,10 +186,12 @@ impl PopulationEncoder {
     }
 
     /// The responses of the neurons of one channel to `v` (written to `out`, `N` values).
+    /// Responses too small to code any spike are written as 0.
     pub fn responses(&self, v: f64, out: &mut [f64]) {
         for (r, &mu) in out.iter_mut().zip(&self.centres) {
             let d = v - mu;
-            *r = libm::exp(d * d * self.gain);
+            let x = d * d * self.gain;
+            *r = if x < self.silent_below { 0.0 } else { libm::exp(x) };
         }
     }
 

@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 use super::rng::{draw, stream_key, threshold};
 use super::{bad_param, check_non_negative, frame_count, EventSink, Layout, SampleClock};
 use crate::error::Result;
+use crate::Event;
 
 const WHAT: &str = "rate encoder";
 
@@ -58,10 +59,19 @@ pub struct RateEncoder {
     keys: Vec<u64>,
     acc: Vec<f64>,
     clock: SampleClock,
-    /// Scratch: integer thresholds (Poisson) or probabilities (regular) of a held frame.
-    thr: Vec<u64>,
+    /// `(x, y)` of each channel.
+    xy: Vec<[u16; 2]>,
+    /// Scratch: the probability of each channel for the held frame.
     prob: Vec<f64>,
-    active: Vec<u32>,
+    /// Scratch: the channels that can fire, as parallel arrays (key, integer threshold,
+    /// channel) so that the draws of one step run as one vectorisable loop.
+    act_keys: Vec<u64>,
+    act_thr: Vec<u64>,
+    act_ch: Vec<u32>,
+    /// Scratch: per active channel, whether it fires in the current step.
+    hits: Vec<u8>,
+    /// Scratch: the channels that fired in the current step.
+    fired: Vec<u32>,
 }
 
 impl RateEncoder {
@@ -81,9 +91,13 @@ impl RateEncoder {
             keys,
             acc: vec![0.0; n],
             clock,
-            thr: vec![0; n],
+            xy: params.layout.coords(),
             prob: vec![0.0; n],
-            active: Vec::with_capacity(n),
+            act_keys: Vec::with_capacity(n),
+            act_thr: Vec::with_capacity(n),
+            act_ch: Vec::with_capacity(n),
+            hits: Vec::with_capacity(n),
+            fired: vec![0; n],
             params,
         })
     }
@@ -147,38 +161,53 @@ impl RateEncoder {
                 found: alloc::format!("{} values", values.len()),
             });
         }
-        self.active.clear();
+        self.act_keys.clear();
+        self.act_thr.clear();
+        self.act_ch.clear();
         for (c, &v) in values.iter().enumerate() {
             let p = self.probability(v);
             self.prob[c] = p;
-            self.thr[c] = threshold(p);
             if p > 0.0 {
-                self.active.push(c as u32);
+                self.act_keys.push(self.keys[c]);
+                self.act_thr.push(threshold(p));
+                self.act_ch.push(c as u32);
             }
         }
+        self.hits.clear();
+        self.hits.resize(self.act_ch.len(), 0);
         let k0 = self.clock.next_index();
-        let layout = self.params.layout;
         match self.params.mode {
             RateMode::Poisson => {
                 for k in k0..k0.saturating_add(steps) {
+                    // Decide every channel first in one branch-free loop over parallel arrays
+                    // (the compiler runs it on vector lanes; a spike is a coin flip the branch
+                    // predictor cannot learn), then write the spikes.
+                    for ((h, &key), &thr) in self.hits.iter_mut().zip(&self.act_keys).zip(&self.act_thr) {
+                        *h = ((draw(key, k) >> 11) < thr) as u8;
+                    }
+                    // Compact the firing channels without a branch, then write them.
+                    let mut m = 0usize;
+                    for (&h, &c) in self.hits.iter().zip(&self.act_ch) {
+                        self.fired[m] = c;
+                        m += h as usize;
+                    }
                     let t = self.clock.time_of(k);
-                    for &c in &self.active {
-                        let c = c as usize;
-                        if draw(self.keys[c], k) >> 11 < self.thr[c] {
-                            out.push_event(layout.event(t, c, 1));
-                        }
+                    for &c in &self.fired[..m] {
+                        let [x, y] = self.xy[c as usize];
+                        out.push_event(Event::new(t, x, y, 1));
                     }
                 }
             }
             RateMode::Regular => {
                 for k in k0..k0.saturating_add(steps) {
                     let t = self.clock.time_of(k);
-                    for &c in &self.active {
+                    for &c in &self.act_ch {
                         let c = c as usize;
                         let a = self.acc[c] + self.prob[c];
                         if a >= 1.0 {
                             self.acc[c] = a - 1.0;
-                            out.push_event(layout.event(t, c, 1));
+                            let [x, y] = self.xy[c];
+                            out.push_event(Event::new(t, x, y, 1));
                         } else {
                             self.acc[c] = a;
                         }
@@ -194,7 +223,6 @@ impl RateEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
 
     fn enc(mode: RateMode, n: usize) -> RateEncoder {
         RateEncoder::new(RateParams {
