@@ -404,7 +404,7 @@ class AudioEncoder:
     log-spaced from ``f_lo`` to ``f_hi`` (default ``min(8000, 0.45 · sample_rate_hz)``), half-wave
     rectification, then per band either ``encoder="delta"`` (level crossing on the band's
     envelope, second-order low-pass at ``envelope_hz``, taken as ``ln(envelope + log_floor)``
-    unless ``log_floor=0``: ON when the band gets louder by ``threshold`` (default 0.25, a
+    (default floor 3e-3, about -50 dB of full scale; ``log_floor=0``: the envelope itself): ON when the band gets louder by ``threshold`` (default 0.25, a
     factor e^0.25 = +2.2 dB; 0.003 in amplitude with ``log_floor=0``), OFF when it gets
     quieter) or ``encoder="lif"`` (a leaky integrate-and-fire neuron integrating the
     rectified band in amplitude × ms with leak ``tau_ms``, spiking when it reaches
@@ -416,7 +416,7 @@ class AudioEncoder:
 
     def __init__(self, sample_rate_hz: int, *, n_channels: int = 32, f_lo: float = 100.0,
                  f_hi: Optional[float] = None, q: Optional[float] = None, encoder: str = "delta",
-                 threshold: Optional[float] = None, envelope_hz: float = 50.0, log_floor: float = 1e-4,
+                 threshold: Optional[float] = None, envelope_hz: float = 50.0, log_floor: float = 3e-3,
                  tau_ms: float = 10.0,
                  refractory_us: int = 0, t0_us: int = 0) -> None:
         if int(sample_rate_hz) != sample_rate_hz or int(sample_rate_hz) <= 0:

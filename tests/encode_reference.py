@@ -183,7 +183,7 @@ def audio_coefficients(sample_rate_hz: int, n_channels: int, f_lo: float, f_hi: 
 
 def audio(samples: np.ndarray, sample_rate_hz: int, *, n_channels: int = 32, f_lo: float = 100.0,
           f_hi: float = 7200.0, encoder: str = "delta", threshold: float = 0.25, envelope_hz: float = 50.0,
-          log_floor: float = 1e-4, tau_s: float = 0.01, t0_us: int = 0) -> np.ndarray:
+          log_floor: float = 3e-3, tau_s: float = 0.01, t0_us: int = 0) -> np.ndarray:
     """The audio front end (no refractory): filterbank, rectifier, delta or LIF per band."""
     b0, b2, a1, a2 = audio_coefficients(sample_rate_hz, n_channels, f_lo, f_hi)
     fs = float(sample_rate_hz)
