@@ -30,10 +30,11 @@ image sequence through the latency, rate or frame encoder).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import wave
 from fractions import Fraction
-from typing import Any, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -528,7 +529,7 @@ class FrameEncoder:
             if self._period is None:
                 raise _bad("frame event encoder", "t_us", None, "frame times, or fps given to the encoder")
             k = np.arange(self._frames, self._frames + n)
-            return np.array([self._t0 + int(i * self._period) for i in k], dtype=np.uint64)
+            return np.array([self._t0 + int(int(i) * self._period) for i in k], dtype=np.uint64)
         t = np.asarray(t_us)
         if t.ndim == 0:
             if n == 1:
@@ -633,7 +634,7 @@ def iter_wav_events(path: Union[str, "os.PathLike[str]"], chunk_ms: float = 10.0
 def _read_netpbm(path: str) -> np.ndarray:
     with open(path, "rb") as f:
         data = f.read()
-    fields = []
+    fields: List[bytes] = []
     pos = 0
     while len(fields) < 4:
         while pos < len(data) and data[pos:pos + 1].isspace():
@@ -664,7 +665,7 @@ def read_image_folder(path: Union[str, "os.PathLike[str]"]) -> np.ndarray:
     """
     folder = os.fspath(path)
     names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
-    frames = []
+    frames: List[np.ndarray] = []
     for name in names:
         full = os.path.join(folder, name)
         ext = os.path.splitext(name)[1].lower()
@@ -674,12 +675,13 @@ def read_image_folder(path: Union[str, "os.PathLike[str]"]) -> np.ndarray:
             img = _read_netpbm(full)
         elif ext in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"):
             try:
-                from PIL import Image  # optional
+                # Optional, and imported by name so that type checkers need not have it.
+                image_module: Any = importlib.import_module("PIL.Image")
             except ImportError:
                 raise ShapeError(f"{full}: reading {ext} images needs Pillow (pip install pillow)",
                                  what="image format", expected=".npy, .pgm or .ppm without Pillow",
                                  found=ext) from None
-            with Image.open(full) as im:
+            with image_module.open(full) as im:
                 img = np.asarray(im.convert("L"))
         else:
             continue
