@@ -13,8 +13,6 @@ neighbour to this pixel within a tick: that neighbour's side says the direction.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 
@@ -53,26 +51,10 @@ def build() -> se.Model:
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "firmware_models", "motion_direction.snnm")
-    model = build()
-    meta = {
-        "source": "examples/build_motion_model.py",
-        "framework": "snnedge (hand-built)",
-        "outputs": "right,left,down,up",
-        "description": "direction of motion of edges on a 32x32 DVS-like sensor (delay correlator)",
-    }
-    model.save(out, metadata=meta)
-    digest = hashlib.sha256(open(out, "rb").read()).hexdigest()
-    manifest = {
-        "motion_direction.snnm": {
-            "sha256": digest, "format_version": int(se._core.MODEL_FORMAT_VERSION), **meta,
-            "input_shape": list(model.input_shape), "tick_us": model.tick_us,
-            "layers": [[n, k, list(s)] for n, k, s in model.layers], "synapses": model.synapse_count,
-        }
-    }
-    with open(os.path.join(os.path.dirname(out), "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
-    print(f"wrote {out} ({os.path.getsize(out)} bytes, sha256 {digest[:16]})")
+    build().with_metadata(
+        source="examples/build_motion_model.py", framework="snnedge (hand-built)", outputs="right,left,down,up",
+        description="direction of motion of edges on a 32x32 DVS-like sensor (delay correlator)").save(out)
+    print(f"wrote {out} ({os.path.getsize(out)} bytes); examples/export_firmware_models.py rewrites the manifest")
 
 
 if __name__ == "__main__":

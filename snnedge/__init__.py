@@ -20,6 +20,7 @@ from __future__ import annotations
 from . import _core, encode
 from .engine import Engine
 from .errors import (
+    CheckpointError,
     EventOutOfRangeError,
     InvalidParameterError,
     LateEventError,
@@ -44,17 +45,19 @@ from .model import (
     Integrator,
     Layer,
     Model,
+    STDP,
     Sparse,
     SumPool2d,
+    load_model,
 )
 
 __version__: str = _core.__version__
 
 __all__ = [
     "EVENT_DTYPE", "SPIKE_DTYPE", "as_events", "make_events",
-    "Model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
-    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
+    "Model", "load_model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
+    "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
-    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "InvalidParameterError",
-    "encode",
+    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "CheckpointError",
+    "InvalidParameterError", "encode",
 ]

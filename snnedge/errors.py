@@ -47,6 +47,10 @@ class ModelFormatError(SnnEdgeError, ValueError):
     """A model file cannot be decoded (offset, problem)."""
 
 
+class CheckpointError(SnnEdgeError, ValueError):
+    """A checkpoint cannot be read or belongs to another model (problem)."""
+
+
 class UnknownNameError(SnnEdgeError, LookupError):
     """A layer or connection name does not exist (kind, name, known)."""
 
@@ -65,6 +69,7 @@ __all__ = [
     "ParameterOverflowError",
     "ModelError",
     "ModelFormatError",
+    "CheckpointError",
     "UnknownNameError",
     "InvalidParameterError",
 ]

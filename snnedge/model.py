@@ -18,6 +18,7 @@ and the ``.snnm`` file (``Model.save`` / ``Model.load``).
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -95,8 +96,10 @@ class Layer:
     refractory: int = 0
     adapt_increment: int = 0
     adapt_decay: int = DECAY_ONE
+    theta_state: bool = False
     state_bits: int = 24
     bias: Optional[ArrayLike] = None
+    bias_syn: Optional[ArrayLike] = None
 
     def to_spec(self, extra_bias: Optional[np.ndarray] = None) -> Dict[str, Any]:
         if self.neuron not in NEURON_KINDS:
@@ -113,6 +116,7 @@ class Layer:
             "refractory": int(self.refractory),
             "adapt_increment": int(self.adapt_increment),
             "adapt_decay": int(self.adapt_decay),
+            "theta_state": bool(self.theta_state),
             "state_bits": int(self.state_bits),
         }
         for key in ("decay_mem", "decay_syn", "threshold"):
@@ -124,6 +128,8 @@ class Layer:
             bias = extra_bias if bias is None else np.broadcast_to(bias, extra_bias.shape) + extra_bias
         if bias is not None:
             spec["bias"] = _tensor(self.name, "bias", np.asarray(bias).reshape(-1), "int32")
+        if self.bias_syn is not None:
+            spec["bias_syn"] = _tensor(self.name, "bias_syn", np.asarray(self.bias_syn).reshape(-1), "int32")
         return spec
 
 
@@ -158,6 +164,33 @@ def Integrator(name: str, shape: Shape, **kw: Any) -> Layer:
 
 
 @dataclass(frozen=True)
+class STDP:
+    """Pair-based STDP on a dense connection (docs/numerics.md, "Learning").
+
+    ``a_plus``/``a_minus``: weight change, in 2^-16 weight units, for a trace of 1.0 at a post
+    (potentiation) or pre (depression) spike; ``trace_decay_pre``/``trace_decay_post``: Q0.16
+    factors per tick (e.g. ``round(exp(-1/20) * 65536)`` for 20 ticks); ``rule``: ``"additive"``
+    or ``"multiplicative"`` (weight-dependent); ``pairing``: ``"all_to_all"`` or ``"nearest"``;
+    ``w_min``/``w_max``: weight bounds; ``seed``: of the stochastic rounding.
+    """
+
+    a_plus: int
+    a_minus: int
+    trace_decay_pre: int
+    trace_decay_post: int
+    w_min: int
+    w_max: int
+    rule: str = "additive"
+    pairing: str = "all_to_all"
+    seed: int = 0
+    enabled: bool = True
+
+    def to_spec(self) -> Dict[str, Any]:
+        return {k: (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v)
+                for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
 class Dense:
     """All-to-all connection; ``weight`` is ``[out, in]`` (C-order neuron indices).
 
@@ -174,6 +207,7 @@ class Dense:
     delays: Optional[ArrayLike] = None
     weight_bits: int = 8
     bias: Optional[ArrayLike] = None
+    plasticity: Optional[STDP] = None
 
     def to_spec(self) -> Dict[str, Any]:
         spec: Dict[str, Any] = {
@@ -183,6 +217,8 @@ class Dense:
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
         return spec
 
 
@@ -352,6 +388,7 @@ class Model:
     def _init_compiled(self, compiled: "_core.CompiledModel") -> None:
         self._compiled = compiled
         self._spec: Dict[str, Any] = msgpack.unpackb(compiled.spec_msgpack(), raw=False)
+        self._metadata: Dict[str, str] = dict(compiled.metadata)
 
     @classmethod
     def _from_compiled(cls, compiled: "_core.CompiledModel") -> "Model":
@@ -371,9 +408,23 @@ class Model:
             data = f.read()
         return cls._from_compiled(_core.CompiledModel.from_file_bytes(data))
 
+    def with_metadata(self, **items: Any) -> "Model":
+        """A copy of this model (sharing its compiled network) with metadata entries added;
+        values are stored as text (dicts and lists as JSON)."""
+        m = Model.__new__(Model)
+        m._compiled, m._spec = self._compiled, self._spec
+        m._metadata = dict(self._metadata)
+        for k, v in items.items():
+            m._metadata[str(k)] = v if isinstance(v, str) else json.dumps(v)
+        return m
+
     def save(self, path: Union[str, os.PathLike], metadata: Optional[Mapping[str, str]] = None) -> None:
-        """Writes a ``.snnm`` model file atomically (temporary file, fsync, rename)."""
-        data = self._compiled.to_file_bytes({str(k): str(v) for k, v in (metadata or {}).items()})
+        """Writes a ``.snnm`` model file atomically (temporary file, fsync, rename), with the
+        model's metadata, ``metadata`` on top, and the writing snnedge version."""
+        meta = dict(self._metadata)
+        meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+        meta["snnedge_version"] = _core.__version__
+        data = self._compiled.to_file_bytes(meta)
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
@@ -427,7 +478,8 @@ class Model:
 
     @property
     def metadata(self) -> Dict[str, str]:
-        return dict(self._compiled.metadata)
+        """Text metadata: what a model file carried, or what ``with_metadata`` added."""
+        return dict(self._metadata)
 
     @property
     def synapse_count(self) -> int:
@@ -438,7 +490,12 @@ class Model:
         return f"Model({self.name!r}, input={list(self.input_shape)}, tick_us={self.tick_us}, layers=[{layers}])"
 
 
+def load_model(path: Union[str, os.PathLike]) -> Model:
+    """Reads a ``.snnm`` model file (see docs/model-format.md); same as ``Model.load``."""
+    return Model.load(path)
+
+
 __all__ = [
-    "Model", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
-    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
+    "load_model", "Model", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
+    "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
 ]

@@ -59,7 +59,7 @@ def neuron_features() -> None:
     w = np.array([[40, -30, 90], [20, 20, 20], [127, 127, 127]])
     layers = [
         se.CubaLIF("cuba", (3,), decay_mem=60000, decay_syn=40000, threshold=100, refractory=2,
-                   adapt_increment=25, adapt_decay=64000, bias=[0, 3, -2]),
+                   adapt_increment=25, adapt_decay=64000, bias=[0, 3, -2], bias_syn=[4, 0, -3]),
         se.LIF("sat8", (3,), decay_mem=50000, threshold=100, reset="zero", v_reset=-5, state_bits=8),
         se.LI("readout", (2,), decay_mem=62000),
     ]

@@ -40,9 +40,11 @@ def random_layer(rng: np.random.Generator, name: str, kind: str, shape: Tuple[in
         if rng.random() < 0.4:
             kw["adapt_increment"] = int(rng.integers(1, min(hi, 120) + 1))
             kw["adapt_decay"] = _decay(rng)
+    n = int(np.prod(shape))
     if rng.random() < 0.3:
-        n = int(np.prod(shape))
         kw["bias"] = rng.integers(-12, 13, size=n) if rng.random() < 0.7 else int(rng.integers(-12, 13))
+    if kind in ("CubaLIF", "CubaLI") and rng.random() < 0.3:
+        kw["bias_syn"] = rng.integers(-9, 10, size=n) if rng.random() < 0.7 else int(rng.integers(-9, 10))
     return se.Layer(name, kind, shape, **kw)
 
 

@@ -119,6 +119,64 @@ def connection_matrices(c: Mapping[str, Any], src: Tuple[int, int, int], dst: Tu
     return out
 
 
+TRACE_ONE, TRACE_MAX = 1 << 15, (1 << 16) - 1
+M64 = (1 << 64) - 1
+
+
+def mix64(z):
+    """SplitMix64 finaliser on uint64 numpy arrays (wrapping arithmetic)."""
+    z = (z + np.uint64(0x9E3779B97F4A7C15))
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def synapse_random(seed, t, j, i, phase):
+    """mix64(mix64(mix64(seed ^ t) ^ (j << 32 | i)) ^ phase), broadcasting over j and i."""
+    with np.errstate(over="ignore"):
+        a = mix64(np.uint64(seed) ^ np.uint64(t))
+        ji = (np.asarray(j, np.uint64) << np.uint64(32)) | np.asarray(i, np.uint64)
+        return mix64(mix64(a ^ ji) ^ np.uint64(phase))
+
+
+def stochastic_round(num, den, r):
+    q = np.floor_divide(num, den)
+    rem = np.mod(num, den)
+    return q + ((r % np.uint64(den)).astype(np.int64) < rem).astype(np.int64)
+
+
+def stdp_step(p, W, x, y, t, pre_counts, post_spikes):
+    """One tick of the learning contract on W[out, in] with traces x (pre) and y (post)."""
+    x[:] = decay(x, p["trace_decay_pre"])
+    y[:] = decay(y, p["trace_decay_post"])
+    nearest = p.get("pairing", "all_to_all") == "nearest"
+    for tr, counts in ((x, pre_counts), (y, post_spikes)):
+        hit = counts > 0
+        if nearest:
+            tr[hit] = TRACE_ONE
+        else:
+            tr[hit] = np.minimum(tr[hit] + counts[hit] * TRACE_ONE, TRACE_MAX)
+    lo, hi = int(p["w_min"]), int(p["w_max"])
+    mult = p.get("rule", "additive") == "multiplicative"
+    den = (1 << 31) * (max(hi - lo, 1) if mult else 1)
+    n_out, n_in = W.shape
+    ii = np.arange(n_out)
+    jj = np.arange(n_in)
+    for j in np.flatnonzero(pre_counts):
+        for _ in range(int(pre_counts[j])):
+            w = W[:, j]
+            m = (w - lo) if mult else 1
+            r = synapse_random(p.get("seed", 0), t, j, ii, 0)
+            dw = stochastic_round(int(p["a_minus"]) * y * m, den, r)
+            W[:, j] = np.clip(w - dw, lo, hi)
+    for i in np.flatnonzero(post_spikes):
+        w = W[i, :]
+        m = (hi - w) if mult else 1
+        r = synapse_random(p.get("seed", 0), t, jj, i, 1)
+        dw = stochastic_round(int(p["a_plus"]) * x * m, den, r)
+        W[i, :] = np.clip(w + dw, lo, hi)
+
+
 def layer_order(spec: Mapping[str, Any], mats: List[Dict[int, np.ndarray]]) -> List[int]:
     names = [l["name"] for l in spec["layers"]]
     n = len(names)
@@ -155,6 +213,14 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
     conns = spec["connections"]
     mats = [connection_matrices(c, src_geo[c["source"]], src_geo[c["target"]]) for c in conns]
     order = layer_order(spec, mats)
+    # learning state: unshifted weights and traces per plastic connection
+    plastic = {}
+    for ci, c in enumerate(conns):
+        if c.get("plasticity"):
+            W = tensor(c["weight"]).copy()
+            plastic[ci] = dict(p=c["plasticity"], W=W, x=np.zeros(W.shape[1], np.int64),
+                               y=np.zeros(W.shape[0], np.int64), shift=int(c.get("shift", 0)),
+                               on=c["plasticity"].get("enabled", True))
 
     names = [l["name"] for l in layers]
     sizes = [int(np.prod(src_geo[n])) for n in names]
@@ -166,8 +232,11 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
         bias = np.zeros(n, np.int64)
         if l.get("bias") is not None:
             bias = np.broadcast_to(tensor(l["bias"]).reshape(-1), (n,)).astype(np.int64)
+        bias_syn = np.zeros(n, np.int64)
+        if l.get("bias_syn") is not None:
+            bias_syn = np.broadcast_to(tensor(l["bias_syn"]).reshape(-1), (n,)).astype(np.int64)
         st.append(dict(v=np.zeros(n, np.int64), i=np.zeros(n, np.int64), theta=np.zeros(n, np.int64),
-                       r=np.zeros(n, np.int64), lo=lo, hi=hi, bias=bias))
+                       r=np.zeros(n, np.int64), lo=lo, hi=hi, bias=bias, bias_syn=bias_syn))
 
     for t in range(T):
         for li in order:
@@ -185,7 +254,7 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
             kind = l["neuron"]
             lo, hi = s["lo"], s["hi"]
             if kind in ("CubaLIF", "CubaLI"):
-                s["i"] = np.clip(decay(s["i"], l["decay_syn"]) + a, lo, hi)
+                s["i"] = np.clip(decay(s["i"], l["decay_syn"]) + a + s["bias_syn"], lo, hi)
                 x = s["i"]
             else:
                 x = a
@@ -206,6 +275,13 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
                 s["r"] = np.where(spk, int(l.get("refractory", 0)), s["r"])
                 s["theta"] = np.where(spk, np.clip(s["theta"] + int(l.get("adapt_increment", 0)), 0, hi), s["theta"])
                 hist[name][t] = spk.astype(np.int64)
+        for ci, ps in plastic.items():
+            if not ps["on"]:
+                continue
+            c = conns[ci]
+            pre = x_in[t] if c["source"] == "input" else hist[c["source"]][t]
+            stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t])
+            mats[ci] = {0: ps["W"] << ps["shift"]}
 
     out_name = spec.get("output") or names[-1]
     ts, ns = np.nonzero(hist[out_name])
@@ -221,4 +297,5 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
             d["refractory"] = s["r"].copy()
         states[n] = d
     layer_spikes = {n: int(hist[n].sum()) for n in names}
+    simulate.learned = {conns[ci]["name"]: (ps["W"], ps["x"], ps["y"]) for ci, ps in plastic.items()}
     return spikes, states, layer_spikes

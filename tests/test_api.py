@@ -154,7 +154,8 @@ def test_model_file_round_trip_and_corruption(tmp_path):
     path = tmp_path / "m.snnm"
     model.save(path, metadata={"source": "test"})
     back = se.Model.load(path)
-    assert back.spec == model.spec and back.metadata == {"source": "test"}
+    assert back.spec == model.spec
+    assert back.metadata == {"source": "test", "snnedge_version": se.__version__}
     ev = stream()
     np.testing.assert_array_equal(se.Engine(back).run(ev), se.Engine(model).run(ev))
     raw = path.read_bytes()

@@ -71,6 +71,11 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A checkpoint cannot be read or does not belong to the model.
+    Checkpoint {
+        /// What is wrong.
+        message: String,
+    },
     /// A name passed to a query does not exist (for example `Engine.state("nope")`).
     UnknownName {
         /// The kind of thing (`layer`, `connection`).
@@ -130,6 +135,7 @@ impl fmt::Display for Error {
                 Some(o) => write!(f, "model file, byte {o}: {message}"),
                 None => write!(f, "model file: {message}"),
             },
+            Error::Checkpoint { message } => write!(f, "checkpoint: {message}"),
             Error::UnknownName { kind, name, known } => {
                 write!(f, "no {kind} named {name:?}; the model has: {known}")
             }

@@ -35,6 +35,8 @@
 extern crate alloc;
 
 pub mod buffer;
+#[cfg(feature = "std")]
+pub mod checkpoint;
 pub mod encode;
 pub mod engine;
 pub mod error;
@@ -43,6 +45,7 @@ pub mod fixed;
 pub mod model;
 pub mod network;
 pub mod neuron;
+pub mod plasticity;
 pub mod synapse;
 
 pub use engine::{Engine, LayerSnapshot, Stats};

@@ -18,10 +18,16 @@ use crate::synapse::{window_table, ConnKind, ConnParams, DenseWeights, Layout, N
 
 /// Largest delay in ticks (per connection plus per synapse).
 pub const MAX_DELAY: u32 = 65_535;
-/// Largest number of neurons in one layer (also bounds `(delay + 1) * neurons` of its ring).
-pub const MAX_LAYER_NEURONS: usize = 1 << 26;
+/// Largest number of neurons in one layer (a 640x480 sensor with 16 channels fits four times).
+pub const MAX_LAYER_NEURONS: usize = 1 << 23;
+/// Largest number of neurons in the whole network.
+pub const MAX_NETWORK_NEURONS: usize = 1 << 24;
 /// Largest number of accumulator entries of one layer's ring of delay slots.
-pub const MAX_RING_ENTRIES: usize = 1 << 28;
+///
+/// These limits bound what an engine allocates for a model whose file is small (a layer
+/// needs no weights to exist): about 40 bytes per neuron plus 4 per ring entry, so at most a
+/// few hundred MiB, checked when the model is loaded.
+pub const MAX_RING_ENTRIES: usize = 1 << 25;
 
 /// A compiled layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +44,8 @@ pub struct LayerParams {
     pub neuron: NeuronParams,
     /// Bias per neuron (internal order); empty when all zero.
     pub bias: Vec<i32>,
+    /// Current bias per neuron (internal order); empty when all zero.
+    pub bias_syn: Vec<i32>,
     /// Outgoing connections (indices into `NetworkParams::connections`).
     pub outgoing: Vec<usize>,
     /// Number of delay slots (largest incoming delay + 1).
@@ -65,6 +73,8 @@ pub struct NetworkParams {
     pub connections: Vec<ConnParams>,
     /// Index of the output layer.
     pub output: usize,
+    /// Indices of the plastic connections (in spec order: the order learning runs in a tick).
+    pub plastic: Vec<usize>,
     /// The spec it was compiled from (kept for saving and for introspection).
     pub spec: ModelSpec,
 }
@@ -97,7 +107,34 @@ fn shape_err(what: &str, expected: impl ToString, found: impl ToString) -> Error
     Error::Shape { what: what.into(), expected: expected.to_string(), found: found.to_string() }
 }
 
-fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
+/// A per-neuron parameter given as one value or one per neuron (C-order), in internal order;
+/// empty when absent or all zero.
+fn per_neuron(name: &str, what: &str, t: Option<&Tensor>, layout: Layout, lo: i64, hi: i64) -> Result<Vec<i32>> {
+    let Some(t) = t else { return Ok(Vec::new()) };
+    let label = format!("layer {name:?} {what}");
+    let vals = t.to_i64(&label)?;
+    for &b in &vals {
+        check_range(name, what, b, lo, hi)?;
+    }
+    let n = layout.len();
+    let full: Vec<i64> = if vals.len() == 1 {
+        vec![vals[0]; n]
+    } else if vals.len() == n {
+        vals
+    } else {
+        return Err(shape_err(&label, format!("1 or {n} values (the layer's shape)"), vals.len()));
+    };
+    if full.iter().all(|&b| b == 0) {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![0i32; n];
+    for (logical, &b) in full.iter().enumerate() {
+        out[layout.from_logical(logical)] = b as i32;
+    }
+    Ok(out)
+}
+
+fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> {
     let name = l.name.as_str();
     let layout = shape_layout(&format!("layer {name:?} shape"), &l.shape, true)?;
     check_range(name, "state_bits", l.state_bits as i64, 2, 32)?;
@@ -157,33 +194,11 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         ResetMode::Subtract => Reset::Subtract,
         ResetMode::Zero => Reset::ToValue(l.v_reset as i32),
     };
-    let bias = match &l.bias {
-        None => Vec::new(),
-        Some(t) => {
-            let what = format!("layer {name:?} bias");
-            let vals = t.to_i64(&what)?;
-            for &b in &vals {
-                check_range(name, "bias", b, lo, hi)?;
-            }
-            let n = layout.len();
-            let full: Vec<i64> = if vals.len() == 1 {
-                vec![vals[0]; n]
-            } else if vals.len() == n {
-                vals
-            } else {
-                return Err(shape_err(&what, format!("1 or {n} values (the layer's shape)"), vals.len()));
-            };
-            if full.iter().all(|&b| b == 0) {
-                Vec::new()
-            } else {
-                let mut out = vec![0i32; n];
-                for (logical, &b) in full.iter().enumerate() {
-                    out[layout.from_logical(logical)] = b as i32;
-                }
-                out
-            }
-        }
-    };
+    let bias = per_neuron(name, "bias", l.bias.as_ref(), layout, lo, hi)?;
+    let bias_syn = per_neuron(name, "bias_syn", l.bias_syn.as_ref(), layout, lo, hi)?;
+    if !has_current && !bias_syn.is_empty() {
+        return Err(invalid(name, format!("{:?} has no synaptic current; bias_syn must be absent or zero", l.neuron)));
+    }
     let neuron = NeuronParams {
         spiking,
         has_current,
@@ -193,11 +208,12 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>)> {
         reset,
         refractory: l.refractory,
         adapt_increment: l.adapt_increment as i32,
+        theta_state: l.theta_state && spiking,
         adapt_decay: l.adapt_decay,
         lo,
         hi,
     };
-    Ok((layout, neuron, bias))
+    Ok((layout, neuron, bias, bias_syn))
 }
 
 fn weight_range(name: &str, bits: u32) -> Result<(i64, i64)> {
@@ -264,9 +280,15 @@ impl NetworkParams {
             conn_names.push(c.name());
         }
 
-        let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>)> = Vec::new();
+        let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> = Vec::new();
+        let mut total = 0usize;
         for l in &spec.layers {
-            compiled.push(compile_layer(l)?);
+            let c = compile_layer(l)?;
+            total += c.0.len();
+            if total > MAX_NETWORK_NEURONS {
+                return Err(invalid(&l.name, format!("the network exceeds {MAX_NETWORK_NEURONS} neurons")));
+            }
+            compiled.push(c);
         }
 
         // Connections, against the spec's layer order (re-indexed after sorting).
@@ -339,7 +361,7 @@ impl NetworkParams {
 
         let mut layers: Vec<LayerParams> = Vec::new();
         for &i in &order {
-            let (layout, neuron, bias) = compiled[i].clone();
+            let (layout, neuron, bias, bias_syn) = compiled[i].clone();
             let l = &spec.layers[i];
             layers.push(LayerParams {
                 name: l.name.clone(),
@@ -348,6 +370,7 @@ impl NetworkParams {
                 layout,
                 neuron,
                 bias,
+                bias_syn,
                 outgoing: Vec::new(),
                 ring_len: 1,
             });
@@ -380,6 +403,7 @@ impl NetworkParams {
             None => rank[n - 1],
             Some(o) => rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?],
         };
+        let plastic = conns.iter().enumerate().filter(|(_, c)| c.plastic.is_some()).map(|(k, _)| k).collect();
         Ok(NetworkParams {
             name: spec.name.clone(),
             tick_us: spec.tick_us,
@@ -390,6 +414,7 @@ impl NetworkParams {
             layers,
             connections: conns,
             output,
+            plastic,
             spec: spec.clone(),
         })
     }
@@ -473,9 +498,10 @@ fn compile_connection_inner(
         shift,
         max_abs,
         kind,
+        plastic: None,
     };
     match c {
-        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, .. } => {
+        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, plasticity, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -483,6 +509,9 @@ fn compile_connection_inner(
             let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[n_out, n_in])?;
             check_weights(name, &w, lo, hi)?;
             if let Some(dl) = delays {
+                if plasticity.is_some() {
+                    return Err(invalid(name, "a plastic connection cannot have per-synapse delays"));
+                }
                 // Per-synapse delays: compiled as sparse rows (a dense matrix of rings).
                 let d = tensor_shape(dl, &format!("connection {name:?} delays"), &[n_out, n_in])?;
                 let mut indptr = vec![0u32; n_in + 1];
@@ -522,7 +551,29 @@ fn compile_connection_inner(
             } else {
                 DenseWeights::I8(Aligned::from_slice(&rows.iter().map(|&x| x as i8).collect::<Vec<_>>()))
             };
-            Ok((mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }), *delay as u64))
+            let mut cp = mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out });
+            if let Some(pl) = plasticity {
+                check_range(name, "plasticity.w_min", pl.w_min, lo, hi)?;
+                check_range(name, "plasticity.w_max", pl.w_max, pl.w_min, hi)?;
+                check_range(name, "plasticity.a_plus", pl.a_plus, 0, 1 << 24)?;
+                check_range(name, "plasticity.a_minus", pl.a_minus, 0, 1 << 24)?;
+                check_range(name, "plasticity.trace_decay_pre", pl.trace_decay_pre as i64, 0, DECAY_ONE as i64)?;
+                check_range(name, "plasticity.trace_decay_post", pl.trace_decay_post as i64, 0, DECAY_ONE as i64)?;
+                if *delay != 0 {
+                    return Err(invalid(name, "a plastic connection must have delay 0"));
+                }
+                if let Some((k, &x)) = w.iter().enumerate().find(|(_, &x)| x < pl.w_min || x > pl.w_max) {
+                    return Err(Error::ParameterOverflow {
+                        layer: name.into(),
+                        parameter: format!("weight element {k}"),
+                        value: format!("{x}"),
+                        range: format!("{}..={} (the plasticity bounds)", pl.w_min, pl.w_max),
+                    });
+                }
+                cp.max_abs = (pl.w_min.unsigned_abs().max(pl.w_max.unsigned_abs())) << shift;
+                cp.plastic = Some(crate::plasticity::StdpParams::from_spec(pl));
+            }
+            Ok((cp, *delay as u64))
         }
         ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
             check_delay(*delay)?;

@@ -8,7 +8,7 @@
 //! saturated to i32) and `S` saturation to the state range (`docs/numerics.md`, "One tick"):
 //!
 //! ```text
-//! 1. i  <- S(decay(i, decay_syn) + a)                 (current models only)
+//! 1. i  <- S(decay(i, decay_syn) + a + bias_syn)      (current models only)
 //!    x  <- i  for current models, a otherwise          (the drive of the membrane)
 //! 2. θ  <- decay(θ, adapt_decay)
 //! 3. if r > 0:  r <- r - 1                             (refractory: v held, x discarded)
@@ -19,7 +19,7 @@
 //! ```
 //!
 //! **Idle ticks.** After a tick, a neuron is *live* (it must be stepped next tick even without
-//! input) if its current is non-zero, its bias is non-zero, or it spikes and `v >= threshold`.
+//! input) if its current is non-zero, a bias is non-zero, or it spikes and `v >= threshold`.
 //! Otherwise a tick without input cannot make it spike: the current stays 0, `|v|` can only
 //! shrink and θ ≥ 0. Such a neuron is left alone, and when it is next touched, [`catch_up`]
 //! applies the skipped ticks exactly (refractory countdown, then membrane decay; θ decay),
@@ -57,6 +57,8 @@ pub struct NeuronParams {
     pub adapt_increment: i32,
     /// θ decay per tick, Q0.16.
     pub adapt_decay: u32,
+    /// θ is a state even without increments (a frozen learned θ).
+    pub theta_state: bool,
     /// Lower bound of current and membrane (state_bits).
     pub lo: i64,
     /// Upper bound of current, membrane and θ (state_bits).
@@ -66,7 +68,7 @@ pub struct NeuronParams {
 impl NeuronParams {
     /// Whether θ is a state of this layer.
     pub fn adaptive(&self) -> bool {
-        self.adapt_increment != 0
+        self.adapt_increment != 0 || self.theta_state
     }
 
     /// Parameters of a plain LIF (no current, no refractory period, no adaptation).
@@ -82,6 +84,7 @@ impl NeuronParams {
             refractory: 0,
             adapt_increment: 0,
             adapt_decay: DECAY_ONE,
+            theta_state: false,
             lo,
             hi,
         }
@@ -110,12 +113,13 @@ pub struct StepResult {
     pub live: bool,
 }
 
-/// One tick of the contract (see the module documentation) for input `a` and bias `bias`.
+/// One tick of the contract (see the module documentation) for input `a`, membrane bias
+/// `bias` and current bias `bias_syn` (0 for models without a current).
 #[inline(always)]
-pub fn step(p: &NeuronParams, s: &mut NeuronState, a: i32, bias: i32) -> StepResult {
-    // 1. current: Q(state) * Q0.16 -> truncated toward zero; + i32 input in i64; saturate.
+pub fn step(p: &NeuronParams, s: &mut NeuronState, a: i32, bias: i32, bias_syn: i32) -> StepResult {
+    // 1. current: Q(state) * Q0.16 -> truncated toward zero; + i32 input + bias in i64; saturate.
     let drive = if p.has_current {
-        s.i = saturate(decay(s.i, p.decay_syn) as i64 + a as i64, p.lo, p.hi);
+        s.i = saturate(decay(s.i, p.decay_syn) as i64 + a as i64 + bias_syn as i64, p.lo, p.hi);
         s.i
     } else {
         a
@@ -147,13 +151,13 @@ pub fn step(p: &NeuronParams, s: &mut NeuronState, a: i32, bias: i32) -> StepRes
             }
         }
     }
-    let live = (p.has_current && s.i != 0) || bias != 0 || (p.spiking && s.v >= p.threshold);
+    let live = (p.has_current && s.i != 0) || bias != 0 || bias_syn != 0 || (p.spiking && s.v >= p.threshold);
     StepResult { spike, live }
 }
 
 /// Applies `idle` ticks without input to a neuron that was not live after its last update.
 ///
-/// Exactly equal to `idle` calls of [`step`] with `a = 0` and `bias = 0` on such a neuron:
+/// Exactly equal to `idle` calls of [`step`] with `a = 0` and zero biases on such a neuron:
 /// the current is 0 and stays 0; θ decays every tick; the refractory counter runs down first
 /// (membrane held), then the membrane decays for the remaining ticks; no spike can occur.
 #[inline]
@@ -185,6 +189,7 @@ mod tests {
             refractory: 3,
             adapt_increment: 200,
             adapt_decay: 65000,
+            theta_state: false,
             lo,
             hi,
         }
@@ -203,7 +208,7 @@ mod tests {
                         catch_up(&p, &mut a, g);
                         let mut b = s0;
                         for _ in 0..g {
-                            let res = step(&p, &mut b, 0, 0);
+                            let res = step(&p, &mut b, 0, 0, 0);
                             assert!(!res.spike);
                         }
                         assert_eq!(a, b, "v {v} r {r} theta {theta} g {g}");
@@ -217,12 +222,12 @@ mod tests {
     fn spike_reset_refractory_and_adaptation() {
         let p = params();
         let mut s = NeuronState::default();
-        let r = step(&p, &mut s, 1500, 0);
+        let r = step(&p, &mut s, 1500, 0, 0);
         // current 1500 -> membrane 1500 >= 1000: spike, subtract 1000, refractory 3, θ 200.
         assert!(r.spike);
         assert_eq!((s.i, s.v, s.r, s.theta), (1500, 500, 3, 200));
         assert!(r.live); // current non-zero
-        let r = step(&p, &mut s, 0, 0);
+        let r = step(&p, &mut s, 0, 0, 0);
         assert!(!r.spike);
         assert_eq!(s.v, 500); // held
         assert_eq!(s.r, 2);
@@ -232,10 +237,10 @@ mod tests {
     fn saturation_at_state_bits() {
         let p = NeuronParams::lif(DECAY_ONE, 30000, Reset::ToValue(0), 16);
         let mut s = NeuronState { v: -32000, ..Default::default() };
-        step(&p, &mut s, -10_000, 0);
+        step(&p, &mut s, -10_000, 0, 0);
         assert_eq!(s.v, -32768);
         let mut s = NeuronState::default();
-        let r = step(&p, &mut s, 1 << 30, 0);
+        let r = step(&p, &mut s, 1 << 30, 0, 0);
         assert!(r.spike);
         assert_eq!(s.v, 0);
     }

@@ -200,6 +200,8 @@ pub struct ConnParams {
     pub max_abs: u64,
     /// What it does.
     pub kind: ConnKind,
+    /// Online learning (dense connections only).
+    pub plastic: Option<crate::plasticity::StdpParams>,
 }
 
 /// Per target layer and tick: the exact input sum of each neuron, and which groups received any.
@@ -322,8 +324,17 @@ pub fn window_range(i: usize, k: usize, s: usize, p: usize, n_out: usize) -> cor
 /// Delivers the spikes of several sources (internal indices, one entry per spike) in tick
 /// `tick`; returns the number of synaptic operations. Same result as [`deliver`] per spike,
 /// with the dispatch done once: dense rows are summed in one loop.
-pub fn deliver_batch(c: &ConnParams, srcs: &[u32], tick: u64, slots: &mut [Slot], scratch: &mut Vec<i16>) -> u64 {
+pub fn deliver_batch(
+    c: &ConnParams,
+    plastic: Option<&DenseWeights>,
+    srcs: &[u32],
+    tick: u64,
+    slots: &mut [Slot],
+    scratch: &mut Vec<i16>,
+) -> u64 {
     if let ConnKind::Dense { weights, n_out } = &c.kind {
+        // a plastic connection's current weights live in the engine
+        let weights = plastic.unwrap_or(weights);
         let len = slots.len() as u64;
         let slot = &mut slots[((tick + c.delay as u64) % len) as usize];
         let n_out = *n_out;

@@ -1,0 +1,273 @@
+//! Online learning in integer arithmetic: pair-based STDP on dense connections.
+//!
+//! The contract (`docs/numerics.md`, "Learning"), per plastic connection, after every layer has
+//! computed tick `t` (so the spikes of tick `t` of source and target are known):
+//!
+//! ```text
+//! 1. traces    x_j <- D(x_j, decay_pre), y_i <- D(y_i, decay_post)        (all j, all i)
+//!              each pre spike j:  x_j <- min(x_j + ONE, MAX) (all-to-all) or x_j <- ONE (nearest)
+//!              each post spike i: y_i <- likewise
+//! 2. depression   for each pre spike j (ascending), for each post i (ascending):
+//!                    w_ji <- clamp(w_ji - SR(a_minus * y_i * m_minus, den), w_min, w_max)
+//! 3. potentiation for each post spike i (ascending), for each pre j (ascending):
+//!                    w_ji <- clamp(w_ji + SR(a_plus * x_j * m_plus, den), w_min, w_max)
+//! ```
+//!
+//! with `ONE = 2^15` (a trace of 1.0), `MAX = 2^16 - 1`; additive rule: `m = 1`,
+//! `den = 2^31` (so `a` is the weight change for a trace of 1.0 in 2^-16 weight units);
+//! multiplicative rule: `m_plus = w_max - w`, `m_minus = w - w_min`, `den = 2^31 * (w_max - w_min)`.
+//! `SR(num, den)` is stochastic rounding: `floor(num / den)` plus one when
+//! `u < num mod den`, where `u = hash(seed, t, j, i, phase) mod den` is a counter-based random
+//! number, so learning is reproducible and independent of how the stream is chunked.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::fixed::decay;
+use crate::model::spec::{Pairing, PlasticitySpec, StdpRule};
+use crate::synapse::{DenseWeights, Layout};
+
+/// A trace of 1.0.
+pub const TRACE_ONE: i32 = 1 << 15;
+/// Largest trace value.
+pub const TRACE_MAX: i32 = (1 << 16) - 1;
+
+/// SplitMix64 finaliser: the mixing step of the counter-based generator.
+#[inline(always)]
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The random number of one synapse update: `mix64(mix64(mix64(seed ^ t) ^ (j << 32 | i)) ^ phase)`
+/// with `phase` 0 for depression and 1 for potentiation.
+#[inline(always)]
+pub fn synapse_random(seed: u64, t: u64, j: u32, i: u32, phase: u64) -> u64 {
+    mix64(mix64(mix64(seed ^ t) ^ (((j as u64) << 32) | i as u64)) ^ phase)
+}
+
+/// Stochastic rounding of `num / den` (`den > 0`) with the random number `r`:
+/// `floor(num / den) + (r mod den < num mod den)`.
+#[inline(always)]
+pub fn stochastic_round(num: i64, den: u64, r: u64) -> i64 {
+    let d = den as i64;
+    let q = num.div_euclid(d);
+    let rem = num.rem_euclid(d) as u64;
+    q + ((r % den) < rem) as i64
+}
+
+/// Compiled learning parameters of one dense connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdpParams {
+    /// Additive or weight-dependent.
+    pub rule: StdpRule,
+    /// All-to-all (traces add) or nearest-spike (traces reset).
+    pub pairing: Pairing,
+    /// Potentiation rate.
+    pub a_plus: i64,
+    /// Depression rate.
+    pub a_minus: i64,
+    /// Pre-synaptic trace decay, Q0.16.
+    pub decay_pre: u32,
+    /// Post-synaptic trace decay, Q0.16.
+    pub decay_post: u32,
+    /// Lower weight bound.
+    pub w_min: i32,
+    /// Upper weight bound.
+    pub w_max: i32,
+    /// Seed of the counter-based generator.
+    pub seed: u64,
+    /// Learning enabled at start.
+    pub enabled: bool,
+}
+
+impl StdpParams {
+    /// From the model description (ranges checked by the caller).
+    pub fn from_spec(p: &PlasticitySpec) -> Self {
+        StdpParams {
+            rule: p.rule,
+            pairing: p.pairing,
+            a_plus: p.a_plus,
+            a_minus: p.a_minus,
+            decay_pre: p.trace_decay_pre,
+            decay_post: p.trace_decay_post,
+            w_min: p.w_min as i32,
+            w_max: p.w_max as i32,
+            seed: p.seed,
+            enabled: p.enabled,
+        }
+    }
+}
+
+/// Mutable learning state of one dense connection in one engine: its own weights, the traces.
+#[derive(Debug, Clone)]
+pub struct StdpState {
+    /// Current parameters (rates and enable flag can change at run time).
+    pub params: StdpParams,
+    /// The connection's weights (rows by source internal index).
+    pub weights: DenseWeights,
+    /// Pre-synaptic traces (source internal index).
+    pub x: Vec<i32>,
+    /// Post-synaptic traces (target internal index).
+    pub y: Vec<i32>,
+    /// Some trace is non-zero (the connection needs the next tick computed).
+    pub moving: bool,
+    /// Source and target layouts: the random numbers are keyed by C-order indices.
+    src: Layout,
+    dst: Layout,
+}
+
+impl StdpState {
+    /// Fresh state with the initial weights.
+    pub fn new(params: StdpParams, weights: DenseWeights, src: Layout, dst: Layout) -> Self {
+        StdpState { params, weights, x: vec![0; src.len()], y: vec![0; dst.len()], moving: false, src, dst }
+    }
+
+    /// One tick of learning (see the module documentation). `pre` and `post` are the
+    /// internal indices of the source's and target's spikes of tick `t`, in any order, one
+    /// entry per spike.
+    pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32], scratch: &mut Vec<u32>) {
+        let p = &self.params;
+        if !p.enabled {
+            return;
+        }
+        if !self.moving && pre.is_empty() && post.is_empty() {
+            return;
+        }
+        // 1. traces
+        for x in self.x.iter_mut() {
+            *x = decay(*x, p.decay_pre);
+        }
+        for y in self.y.iter_mut() {
+            *y = decay(*y, p.decay_post);
+        }
+        let bump = |v: &mut i32| match p.pairing {
+            Pairing::AllToAll => *v = (*v + TRACE_ONE).min(TRACE_MAX),
+            Pairing::Nearest => *v = TRACE_ONE,
+        };
+        for &j in pre {
+            bump(&mut self.x[j as usize]);
+        }
+        for &i in post {
+            bump(&mut self.y[i as usize]);
+        }
+        let n_post = self.y.len();
+        let (lo, hi) = (p.w_min as i64, p.w_max as i64);
+        let range = (hi - lo).max(1) as u64;
+        let den = match p.rule {
+            StdpRule::Additive => 1u64 << 31,
+            StdpRule::Multiplicative => (1u64 << 31) * range,
+        };
+        // 2. depression, pre spikes ascending (duplicates each applied)
+        scratch.clear();
+        scratch.extend_from_slice(pre);
+        scratch.sort_unstable();
+        if p.a_minus != 0 {
+            for &j in scratch.iter() {
+                for i in 0..n_post {
+                    let y = self.y[i] as i64;
+                    if y == 0 {
+                        continue;
+                    }
+                    let k = j as usize * n_post + i;
+                    let w = get(&self.weights, k) as i64;
+                    let m = match p.rule {
+                        StdpRule::Additive => 1,
+                        StdpRule::Multiplicative => w - lo,
+                    };
+                    let (jl, il) = (self.src.to_logical(j as usize) as u32, self.dst.to_logical(i) as u32);
+                    let r = synapse_random(p.seed, t, jl, il, 0);
+                    let dw = stochastic_round(p.a_minus * y * m, den, r);
+                    set(&mut self.weights, k, (w - dw).clamp(lo, hi));
+                }
+            }
+        }
+        // 3. potentiation, post spikes ascending
+        scratch.clear();
+        scratch.extend_from_slice(post);
+        scratch.sort_unstable();
+        if p.a_plus != 0 {
+            let n_pre = self.x.len();
+            for &i in scratch.iter() {
+                for j in 0..n_pre {
+                    let x = self.x[j] as i64;
+                    if x == 0 {
+                        continue;
+                    }
+                    let k = j * n_post + i as usize;
+                    let w = get(&self.weights, k) as i64;
+                    let m = match p.rule {
+                        StdpRule::Additive => 1,
+                        StdpRule::Multiplicative => hi - w,
+                    };
+                    let (jl, il) = (self.src.to_logical(j) as u32, self.dst.to_logical(i as usize) as u32);
+                    let r = synapse_random(p.seed, t, jl, il, 1);
+                    let dw = stochastic_round(p.a_plus * x * m, den, r);
+                    set(&mut self.weights, k, (w + dw).clamp(lo, hi));
+                }
+            }
+        }
+        self.moving = self.x.iter().any(|&v| v != 0) || self.y.iter().any(|&v| v != 0);
+    }
+
+    /// Scales each target neuron's incoming weights so that they sum to `target`:
+    /// `w <- clamp(floor((2 w target + s) / (2 s)), w_min, w_max)` with `s` the current sum;
+    /// neurons whose weights sum to zero or less are left alone.
+    pub fn normalize(&mut self, target: i64) {
+        let n_post = self.y.len();
+        let n_pre = self.x.len();
+        let (lo, hi) = (self.params.w_min as i64, self.params.w_max as i64);
+        for i in 0..n_post {
+            let s: i64 = (0..n_pre).map(|j| get(&self.weights, j * n_post + i) as i64).sum();
+            if s <= 0 {
+                continue;
+            }
+            for j in 0..n_pre {
+                let k = j * n_post + i;
+                let w = get(&self.weights, k) as i64;
+                let v = (2 * w * target + s).div_euclid(2 * s);
+                set(&mut self.weights, k, v.clamp(lo, hi));
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn get(w: &DenseWeights, k: usize) -> i32 {
+    match w {
+        DenseWeights::I8(v) => v[k] as i32,
+        DenseWeights::I16(v) => v[k] as i32,
+    }
+}
+
+#[inline(always)]
+fn set(w: &mut DenseWeights, k: usize, v: i64) {
+    match w {
+        DenseWeights::I8(a) => a[k] = v as i8,
+        DenseWeights::I16(a) => a[k] = v as i16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stochastic_rounding_is_unbiased_and_exact_on_integers() {
+        assert_eq!(stochastic_round(10 << 31, 1 << 31, 12345), 10);
+        assert_eq!(stochastic_round(-(3 << 31), 1 << 31, 999), -3);
+        // expectation of num/den = 0.25 over many random numbers
+        let mut sum = 0i64;
+        for k in 0..100_000u64 {
+            sum += stochastic_round(1 << 29, 1 << 31, mix64(k));
+        }
+        assert!((sum - 25_000).abs() < 600, "{sum}");
+        let mut sum = 0i64;
+        for k in 0..100_000u64 {
+            sum += stochastic_round(-(3 << 29), 1 << 31, mix64(k));
+        }
+        assert!((sum + 75_000).abs() < 600, "{sum}");
+    }
+}

@@ -1,0 +1,162 @@
+"""Online learning: the engine equals the numpy reference bit for bit with learning on, for every
+rule (additive / multiplicative x all-to-all / nearest), on random networks and random
+chunkings; control of learning at run time; weight normalisation.
+
+CI runs 200 networks per rule; SNNEDGE_PROPERTY_EXAMPLES raises it."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import snnedge as se
+
+from netgen import random_layer
+from reference import simulate
+
+EXAMPLES = int(os.environ.get("SNNEDGE_PROPERTY_EXAMPLES", "200"))
+RULES = [("additive", "all_to_all"), ("additive", "nearest"), ("multiplicative", "all_to_all"),
+         ("multiplicative", "nearest")]
+
+
+def plastic_network(rng: np.random.Generator, rule: str, pairing: str) -> se.Model:
+    n_in = int(rng.integers(2, 12))
+    n_a = int(rng.integers(1, 8))
+    n_b = int(rng.integers(1, 6))
+    kind_a = str(rng.choice(["IF", "LIF", "CubaLIF"]))
+    kind_b = str(rng.choice(["IF", "LIF", "CubaLIF", "LI"]))
+    layers = [random_layer(rng, "a", kind_a, (n_a,)), random_layer(rng, "b", kind_b, (n_b,))]
+
+    def stdp(bits: int) -> se.STDP:
+        hi_w = 2 ** (bits - 1) - 1
+        w_max = int(rng.integers(1, hi_w + 1))
+        w_min = int(rng.integers(-hi_w - 1, w_max + 1)) if rng.random() < 0.5 else 0
+        return se.STDP(a_plus=int(rng.integers(0, 1 << 23)), a_minus=int(rng.integers(0, 1 << 23)),
+                       trace_decay_pre=int(rng.choice([0, 30000, 62000, 65000, 65536])),
+                       trace_decay_post=int(rng.choice([0, 30000, 62000, 65000, 65536])),
+                       w_min=w_min, w_max=w_max, rule=rule, pairing=pairing, seed=int(rng.integers(0, 2**63)))
+
+    conns = []
+    for name, src, tgt, n_src, n_tgt in (("in_a", "input", "a", n_in, n_a), ("a_b", "a", "b", n_a, n_b)):
+        bits = int(rng.choice([8, 8, 16]))
+        p = stdp(bits)
+        w = rng.integers(p.w_min, p.w_max + 1, size=(n_tgt, n_src))
+        conns.append(se.Dense(name, src, tgt, w, shift=int(rng.choice([0, 2, 4])), weight_bits=bits,
+                              plasticity=p if (name == "in_a" or rng.random() < 0.7) else None))
+    if rng.random() < 0.5:
+        conns.append(se.Dense("rec", "b", "a", rng.integers(-60, 60, size=(n_a, n_b)), delay=1))
+    return se.Model((n_in,), int(rng.choice([1, 1000])), layers, conns)
+
+
+def events_for(rng: np.random.Generator, model: se.Model) -> np.ndarray:
+    n_in = model.input_shape[0]
+    n = int(rng.integers(0, 200))
+    span = int(rng.integers(1, 60)) * model.tick_us
+    t = np.sort(rng.integers(0, span, n))
+    return se.make_events(t, rng.integers(0, n_in, n))
+
+
+def check(model: se.Model, engine: se.Engine, spikes: np.ndarray, events: np.ndarray, end_tick: int):
+    evs = [(int(e["t"]), int(e["x"]), 0, int(e["p"])) for e in events]
+    ref_spikes, ref_states, _ = simulate(model.spec, evs, end_tick)
+    assert [(int(s["t"]), int(s["neuron"])) for s in spikes] == ref_spikes
+    for name, ref in ref_states.items():
+        for key, val in ref.items():
+            np.testing.assert_array_equal(engine.state(name)[key].reshape(-1), val, err_msg=f"{name}.{key}")
+    for name, (W, x, y) in simulate.learned.items():
+        np.testing.assert_array_equal(engine.weights(name), W, err_msg=f"weights of {name}")
+        tr = engine.traces(name)
+        np.testing.assert_array_equal(tr["pre"], x, err_msg=f"pre traces of {name}")
+        np.testing.assert_array_equal(tr["post"], y, err_msg=f"post traces of {name}")
+
+
+@pytest.mark.parametrize("rule,pairing", RULES)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**63 - 1), data=st.data())
+def test_learning_engine_equals_reference(rule, pairing, seed, data):
+    rng = np.random.default_rng(seed)
+    model = plastic_network(rng, rule, pairing)
+    events = events_for(rng, model)
+    extra = data.draw(st.integers(0, 20), label="extra")
+    last = int(events["t"][-1]) // model.tick_us if len(events) else 0
+    end_tick = last + extra
+    eng = se.Engine(model)
+    spikes = np.concatenate([eng.run(events), eng.advance(end_tick * model.tick_us)])
+    check(model, eng, spikes, events, end_tick)
+    # random chunking gives the same learning
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(events)), max_size=5), label="cuts"))
+    eng2 = se.Engine(model)
+    parts, prev = [], 0
+    for cut in cuts + [len(events)]:
+        parts.append(eng2.feed(events[prev:cut]))
+        prev = cut
+    parts.append(eng2.advance(end_tick * model.tick_us))
+    np.testing.assert_array_equal(np.concatenate(parts), spikes)
+    for name in simulate.learned:
+        np.testing.assert_array_equal(eng2.weights(name), eng.weights(name))
+
+
+def test_learning_changes_weights_and_can_be_switched_off():
+    w0 = np.full((3, 4), 20)
+    stdp = se.STDP(a_plus=1 << 22, a_minus=1 << 20, trace_decay_pre=62000, trace_decay_post=62000, w_min=0, w_max=120)
+    model = se.Model((4,), 1000, [se.IF("o", (3,), threshold=60)],
+                     [se.Dense("d", "input", "o", w0, plasticity=stdp)])
+    rng = np.random.default_rng(0)
+    ev = se.make_events(np.sort(rng.integers(0, 200_000, 2000)), rng.integers(0, 4, 2000))
+    eng = se.Engine(model)
+    eng.run(ev)
+    assert not np.array_equal(eng.weights("d"), w0)
+    assert eng.weights("d").min() >= 0 and eng.weights("d").max() <= 120
+    frozen = se.Engine(model)
+    frozen.set_learning("d", False)
+    frozen.run(ev)
+    np.testing.assert_array_equal(frozen.weights("d"), w0)
+    # rates can change at run time; weights can be written and read back
+    eng.set_learning_rates("d", a_plus=0, a_minus=0)
+    before = eng.weights("d").copy()
+    eng.feed(se.make_events([300_000, 300_500], [0, 1]))
+    eng.advance(400_000)
+    np.testing.assert_array_equal(eng.weights("d"), before)
+    eng.set_weights("d", np.arange(12).reshape(3, 4))
+    np.testing.assert_array_equal(eng.weights("d"), np.arange(12).reshape(3, 4))
+    with pytest.raises(se.ParameterOverflowError):
+        eng.set_weights("d", np.full((3, 4), 500))
+    with pytest.raises(se.UnknownNameError):
+        eng.set_learning("nope", True)
+    with pytest.raises(se.ParameterOverflowError):
+        se.Model((4,), 1000, [se.IF("o", (3,), threshold=60)],
+                 [se.Dense("d", "input", "o", np.full((3, 4), 121), plasticity=stdp)])
+
+
+def test_normalize_weights():
+    stdp = se.STDP(a_plus=0, a_minus=0, trace_decay_pre=0, trace_decay_post=0, w_min=0, w_max=127)
+    w = np.array([[10, 20, 30, 40], [0, 0, 0, 0], [1, 1, 1, 1]])
+    model = se.Model((4,), 1000, [se.IF("o", (3,), threshold=60)], [se.Dense("d", "input", "o", w, plasticity=stdp)])
+    eng = se.Engine(model)
+    eng.normalize_weights("d", 50)
+    got = eng.weights("d")
+    expect = np.where(w.sum(1, keepdims=True) > 0,
+                      np.floor_divide(2 * w * 50 + w.sum(1, keepdims=True), 2 * np.maximum(w.sum(1, keepdims=True), 1)), w)
+    np.testing.assert_array_equal(got, np.clip(expect, 0, 127))
+    assert got[0].sum() == 50 and got[2].sum() == 52
+
+
+def test_set_state_writes_thresholds_and_membranes():
+    model = se.Model((2,), 1000, [se.LIF("o", (3,), decay_mem=65000, threshold=100, theta_state=True)],
+                     [se.Dense("d", "input", "o", np.full((3, 2), 60))])
+    eng = se.Engine(model)
+    eng.set_state("o", theta=[0, 10, 500])
+    out = eng.run(se.make_events([0, 10], [0, 1]))  # 120 this tick: spikes where 120 >= 100 + theta
+    assert out["neuron"].tolist() == [0, 1]
+    np.testing.assert_array_equal(eng.state("o")["theta"], [0, 10, 500])  # frozen: no increment, no decay
+    eng.set_state("o", v=[99, 200, 0])
+    assert eng.advance(1000)["neuron"].tolist() == [1]  # 200 decays to 198 >= 110; 99 -> 98 < 100
+    with pytest.raises(se.ParameterOverflowError):
+        eng.set_state("o", theta=[-1, 0, 0])
+    with pytest.raises(se.ShapeError):
+        eng.set_state("o", v=[1, 2])
+    with pytest.raises(se.ModelError):
+        eng.set_state("o", i=[0, 0, 0])
