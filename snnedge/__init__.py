@@ -11,17 +11,22 @@ The Python API in one screen::
     events = se.read_events("rec.raw")  # any event file format (docs/formats.md)
     for chunk in se.open_events("rec.aedat4", chunk_us=10_000): ...
 
+Encoders (``se.encode.rate``, ``latency``, ``population``, ``delta``, ``audio``,
+``frames_to_events``) turn ordinary signals, images, audio and video into event streams
+(docs/encoders.md).
+
 See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
 from __future__ import annotations
 
-from . import _core
+from . import _core, encode
 from .engine import Engine
 from .errors import (
     CheckpointError,
     EventFormatError,
     EventIOError,
     EventOutOfRangeError,
+    InvalidParameterError,
     LateEventError,
     ModelError,
     ModelFormatError,
@@ -64,4 +69,5 @@ __all__ = [
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "CheckpointError",
     "read_events", "open_events", "write_events", "probe", "convert", "EventStream",
     "EventFormatError", "TruncatedFileError", "UnknownFormatError", "EventIOError", "UnencodableEventsError",
+    "InvalidParameterError", "encode",
 ]

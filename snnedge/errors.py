@@ -79,6 +79,11 @@ class UnencodableEventsError(SnnEdgeError, ValueError):
     """Events cannot be stored in the requested format (format, index, problem)."""
 
 
+class InvalidParameterError(SnnEdgeError, ValueError):
+    """A parameter or input value is not accepted, e.g. an encoder threshold <= 0 or a
+    timestamp that goes back in time (attributes: what, parameter, value, expected)."""
+
+
 __all__ = [
     "SnnEdgeError",
     "ShapeError",
@@ -95,4 +100,5 @@ __all__ = [
     "UnknownFormatError",
     "EventIOError",
     "UnencodableEventsError",
+    "InvalidParameterError",
 ]

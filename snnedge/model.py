@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
 from . import _core

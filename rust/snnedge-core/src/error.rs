@@ -134,6 +134,18 @@ pub enum Error {
         /// What does not fit.
         message: String,
     },
+    /// A parameter or an input value is outside what its component accepts (for example an
+    /// encoder threshold that is not positive, or a timestamp that goes back in time).
+    InvalidParameter {
+        /// The component it belongs to (for example `delta encoder`).
+        what: String,
+        /// The parameter name.
+        parameter: String,
+        /// The value found, as text.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
 }
 
 /// Result with the core [`Error`].
@@ -188,6 +200,9 @@ impl fmt::Display for Error {
             Error::Io { path, kind, message } => write!(f, "{path}: {message} ({kind})"),
             Error::Unencodable { format, index, message } => {
                 write!(f, "event {index} cannot be written as {format}: {message}")
+            }
+            Error::InvalidParameter { what, parameter, value, expected } => {
+                write!(f, "{what}: parameter {parameter} = {value} is not accepted (expected {expected})")
             }
         }
     }

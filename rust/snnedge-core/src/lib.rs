@@ -13,6 +13,7 @@
 //! - [`neuron`], [`synapse`]: one tick of a neuron; connections and their accumulation slots;
 //! - [`engine`]: the event-driven engine;
 //! - [`io`]: event files (format detection, streaming decoders and encoders; files with `std`).
+//! - [`encode`]: spike encoders that turn signals, images, audio and video into events.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -37,6 +38,7 @@ extern crate alloc;
 pub mod buffer;
 #[cfg(feature = "std")]
 pub mod checkpoint;
+pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod event;

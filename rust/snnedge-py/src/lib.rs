@@ -10,6 +10,8 @@ mod io;
 
 use std::sync::Arc;
 
+mod encode;
+
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -120,6 +122,13 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
                 kw.set_item("index", index)?;
                 kw.set_item("problem", message)?;
                 "UnencodableEventsError"
+            }
+            Error::InvalidParameter { what, parameter, value, expected } => {
+                kw.set_item("what", what)?;
+                kw.set_item("parameter", parameter)?;
+                kw.set_item("value", value)?;
+                kw.set_item("expected", expected)?;
+                "InvalidParameterError"
             }
         };
         let instance = module.getattr(class)?.call((message.clone(),), Some(&kw))?;
@@ -449,6 +458,7 @@ impl PyEngine {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCompiledModel>()?;
     m.add_class::<PyEngine>()?;
+    encode::register(m)?;
     m.add("EVENT_RECORD_BYTES", EVENT_RECORD_BYTES)?;
     m.add("SPIKE_RECORD_BYTES", SPIKE_RECORD_BYTES)?;
     m.add("MODEL_FORMAT_VERSION", file::FORMAT_VERSION)?;
