@@ -208,8 +208,6 @@ pub struct Engine {
     plastic: Vec<Option<StdpState>>,
     /// Spikes of each layer in the tick being computed (kept only when there is learning).
     tick_spikes: Vec<Vec<u32>>,
-    /// Scratch for sorting spikes in learning.
-    scratch_sort: Vec<u32>,
 }
 
 impl Engine {
@@ -242,7 +240,6 @@ impl Engine {
             scratch16: Vec::new(),
             plastic,
             tick_spikes: vec![Vec::new(); n_layers],
-            scratch_sort: Vec::new(),
         }
     }
 
@@ -441,7 +438,7 @@ impl Engine {
     /// One tick: input deliveries, then every layer with work, in processing order, then
     /// learning on the plastic connections.
     fn compute_tick(&mut self, t: u64, inputs: &[u32], out: &mut Vec<Spike>) {
-        let Engine { net, layers, stats, spikes, out_tick, scratch16, plastic, tick_spikes, scratch_sort, .. } = self;
+        let Engine { net, layers, stats, spikes, out_tick, scratch16, plastic, tick_spikes, .. } = self;
         let net: &NetworkParams = net;
         stats.ticks_computed += 1;
         for &k in &net.input_outgoing {
@@ -488,7 +485,7 @@ impl Engine {
                 Node::Layer(s) => &tick_spikes[s],
             };
             if let Some(st) = plastic[k].as_mut() {
-                st.step(t, pre, &tick_spikes[c.target], scratch_sort);
+                st.step(t, pre, &tick_spikes[c.target]);
             }
         }
     }

@@ -7,9 +7,9 @@
 //! 1. traces    x_j <- D(x_j, decay_pre), y_i <- D(y_i, decay_post)        (all j, all i)
 //!              each pre spike j:  x_j <- min(x_j + ONE, MAX) (all-to-all) or x_j <- ONE (nearest)
 //!              each post spike i: y_i <- likewise
-//! 2. depression   for each pre spike j (ascending), for each post i (ascending):
+//! 2. depression   for each pre spike j, for each post i:
 //!                    w_ji <- clamp(w_ji - SR(a_minus * y_i * m_minus, den), w_min, w_max)
-//! 3. potentiation for each post spike i (ascending), for each pre j (ascending):
+//! 3. potentiation for each post spike i, for each pre j:
 //!                    w_ji <- clamp(w_ji + SR(a_plus * x_j * m_plus, den), w_min, w_max)
 //! ```
 //!
@@ -117,18 +117,29 @@ pub struct StdpState {
     /// Source and target layouts: the random numbers are keyed by C-order indices.
     src: Layout,
     dst: Layout,
+    /// Scratch: indices of the non-zero traces.
+    active: Vec<u32>,
 }
 
 impl StdpState {
     /// Fresh state with the initial weights.
     pub fn new(params: StdpParams, weights: DenseWeights, src: Layout, dst: Layout) -> Self {
-        StdpState { params, weights, x: vec![0; src.len()], y: vec![0; dst.len()], moving: false, src, dst }
+        StdpState {
+            params,
+            weights,
+            x: vec![0; src.len()],
+            y: vec![0; dst.len()],
+            moving: false,
+            src,
+            dst,
+            active: Vec::new(),
+        }
     }
 
     /// One tick of learning (see the module documentation). `pre` and `post` are the
     /// internal indices of the source's and target's spikes of tick `t`, in any order, one
     /// entry per spike.
-    pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32], scratch: &mut Vec<u32>) {
+    pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32]) {
         let p = &self.params;
         if !p.enabled {
             return;
@@ -161,54 +172,52 @@ impl StdpState {
             StdpRule::Additive => 1u64 << 31,
             StdpRule::Multiplicative => (1u64 << 31) * range,
         };
-        // 2. depression, pre spikes ascending (duplicates each applied)
-        scratch.clear();
-        scratch.extend_from_slice(pre);
-        scratch.sort_unstable();
-        if p.a_minus != 0 {
-            for &j in scratch.iter() {
-                for i in 0..n_post {
-                    let y = self.y[i] as i64;
-                    if y == 0 {
-                        continue;
-                    }
-                    let k = j as usize * n_post + i;
+        // 2. depression: each pre spike (duplicates each applied) against the non-zero post
+        // traces (a zero trace gives a zero change, whatever the random number)
+        if p.a_minus != 0 && !pre.is_empty() {
+            let mut active = core::mem::take(&mut self.active);
+            active.clear();
+            active.extend((0..n_post as u32).filter(|&i| self.y[i as usize] != 0));
+            for &j in pre {
+                let jl = self.src.to_logical(j as usize) as u32;
+                let row = j as usize * n_post;
+                for &i in &active {
+                    let y = self.y[i as usize] as i64;
+                    let k = row + i as usize;
                     let w = get(&self.weights, k) as i64;
                     let m = match p.rule {
                         StdpRule::Additive => 1,
                         StdpRule::Multiplicative => w - lo,
                     };
-                    let (jl, il) = (self.src.to_logical(j as usize) as u32, self.dst.to_logical(i) as u32);
-                    let r = synapse_random(p.seed, t, jl, il, 0);
+                    let r = synapse_random(p.seed, t, jl, self.dst.to_logical(i as usize) as u32, 0);
                     let dw = stochastic_round(p.a_minus * y * m, den, r);
                     set(&mut self.weights, k, (w - dw).clamp(lo, hi));
                 }
             }
+            self.active = active;
         }
-        // 3. potentiation, post spikes ascending
-        scratch.clear();
-        scratch.extend_from_slice(post);
-        scratch.sort_unstable();
-        if p.a_plus != 0 {
+        // 3. potentiation: each post spike against the non-zero pre traces
+        if p.a_plus != 0 && !post.is_empty() {
             let n_pre = self.x.len();
-            for &i in scratch.iter() {
-                for j in 0..n_pre {
-                    let x = self.x[j] as i64;
-                    if x == 0 {
-                        continue;
-                    }
-                    let k = j * n_post + i as usize;
+            let mut active = core::mem::take(&mut self.active);
+            active.clear();
+            active.extend((0..n_pre as u32).filter(|&j| self.x[j as usize] != 0));
+            for &i in post {
+                let il = self.dst.to_logical(i as usize) as u32;
+                for &j in &active {
+                    let x = self.x[j as usize] as i64;
+                    let k = j as usize * n_post + i as usize;
                     let w = get(&self.weights, k) as i64;
                     let m = match p.rule {
                         StdpRule::Additive => 1,
                         StdpRule::Multiplicative => hi - w,
                     };
-                    let (jl, il) = (self.src.to_logical(j) as u32, self.dst.to_logical(i as usize) as u32);
-                    let r = synapse_random(p.seed, t, jl, il, 1);
+                    let r = synapse_random(p.seed, t, self.src.to_logical(j as usize) as u32, il, 1);
                     let dw = stochastic_round(p.a_plus * x * m, den, r);
                     set(&mut self.weights, k, (w + dw).clamp(lo, hi));
                 }
             }
+            self.active = active;
         }
         self.moving = self.x.iter().any(|&v| v != 0) || self.y.iter().any(|&v| v != 0);
     }
