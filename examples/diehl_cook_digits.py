@@ -32,8 +32,11 @@ import numpy as np
 import snnedge as se
 
 T_PRESENT, T_REST = 350, 150
-MV = 2032  # state units per mV
-W_ONE = 127  # weight units for a weight of 1.0
+MV = 2032  # state units per mV (int8 weights) ...
+W_ONE = 127  # ... and weight units for a weight of 1.0; int16 weights use FORMS[16]
+# weight bits -> (state units per mV, weight units for 1.0, shift of the input weights, shift of
+# the fixed exc<->inh weights)
+FORMS = {8: (2032, 127, 4, 1), 16: (16384, 16384, 0, 5)}
 NORM = 78.4
 N_EXC = 100
 P = dict(exc_tau=100.0, inh_tau=10.0, thr_exc=13.0, reset_exc=5.0, thr_inh=20.0, reset_inh=15.0, refr_exc=5,
@@ -44,24 +47,27 @@ def q16(x: float) -> int:
     return int(round(x * 65536))
 
 
-def build_model(w_init: np.ndarray, learning: bool = True, theta_state: bool = False) -> se.Model:
+def build_model(w_init: np.ndarray, learning: bool = True, theta_state: bool = False, weight_bits: int = 8,
+                seed: int = 2015) -> se.Model:
     """w_init: float [784, 100] in [0, 1]."""
+    mv, w_one, sh_in, sh_fixed = FORMS[weight_bits]
     n_in, n_exc = w_init.shape
-    w = np.clip(np.round(w_init * W_ONE), 0, W_ONE).astype(np.int64)
-    stdp = se.STDP(a_plus=int(round(P["nu_post"] * W_ONE * 65536)), a_minus=int(round(P["nu_pre"] * W_ONE * 65536)),
+    w = np.clip(np.round(w_init * w_one), 0, w_one).astype(np.int64)
+    stdp = se.STDP(a_plus=int(round(P["nu_post"] * w_one * 65536)), a_minus=int(round(P["nu_pre"] * w_one * 65536)),
                    trace_decay_pre=q16(math.exp(-1 / P["tc_trace"])), trace_decay_post=q16(math.exp(-1 / P["tc_trace"])),
-                   w_min=0, w_max=W_ONE, rule="additive", pairing="nearest", seed=2015, enabled=learning)
-    exc = se.LIF("exc", (n_exc,), decay_mem=q16(math.exp(-1 / P["exc_tau"])), threshold=int(P["thr_exc"] * MV),
-                 reset="zero", v_reset=int(P["reset_exc"] * MV), refractory=P["refr_exc"],
-                 adapt_increment=int(round(P["theta_plus"] * MV)) if learning else 0, theta_state=theta_state)
-    inh = se.LIF("inh", (n_exc,), decay_mem=q16(math.exp(-1 / P["inh_tau"])), threshold=int(P["thr_inh"] * MV),
-                 reset="zero", v_reset=int(P["reset_inh"] * MV), refractory=P["refr_inh"])
+                   w_min=0, w_max=w_one, rule="additive", pairing="nearest", seed=seed, enabled=learning)
+    exc = se.LIF("exc", (n_exc,), decay_mem=q16(math.exp(-1 / P["exc_tau"])), threshold=int(P["thr_exc"] * mv),
+                 reset="zero", v_reset=int(P["reset_exc"] * mv), refractory=P["refr_exc"],
+                 adapt_increment=int(round(P["theta_plus"] * mv)) if learning else 0, theta_state=theta_state)
+    inh = se.LIF("inh", (n_exc,), decay_mem=q16(math.exp(-1 / P["inh_tau"])), threshold=int(P["thr_inh"] * mv),
+                 reset="zero", v_reset=int(P["reset_inh"] * mv), refractory=P["refr_inh"])
     eye = np.eye(n_exc, dtype=np.int64)
     conns = [
-        se.Dense("input_exc", "input", "exc", w.T, shift=4, plasticity=stdp),
-        se.Dense("exc_inh", "exc", "inh", eye * int(P["exc_to_inh"] * MV / 2), weight_bits=16, shift=1),
-        se.Dense("inh_exc", "inh", "exc", -(1 - eye) * int(P["inh_to_exc"] * MV / 2), weight_bits=16, shift=1,
-                 delay=1),
+        se.Dense("input_exc", "input", "exc", w.T, shift=sh_in, weight_bits=weight_bits, plasticity=stdp),
+        se.Dense("exc_inh", "exc", "inh", eye * int(round(P["exc_to_inh"] * mv / 2 ** sh_fixed)), weight_bits=16,
+                 shift=sh_fixed),
+        se.Dense("inh_exc", "inh", "exc", -(1 - eye) * int(round(P["inh_to_exc"] * mv / 2 ** sh_fixed)), weight_bits=16,
+                 shift=sh_fixed, delay=1),
     ]
     return se.Model((n_in,), 1000, [exc, inh], conns, output="exc", name="diehl-cook-digits")
 
@@ -78,11 +84,13 @@ def split_samples(sample: np.ndarray, t_ms: np.ndarray, ch: np.ndarray, n: int) 
 class IntegerDC:
     """The integer network driven sample by sample."""
 
-    def __init__(self, w_init: np.ndarray):
-        self.model = build_model(w_init)
+    def __init__(self, w_init: np.ndarray, weight_bits: int = 8, seed: int = 2015):
+        self.weight_bits, self.seed = weight_bits, seed
+        self.w_one = FORMS[weight_bits][1]
+        self.model = build_model(w_init, weight_bits=weight_bits, seed=seed)
         self.engine = se.Engine(self.model)
         self.clock_ms = 0
-        self.target = int(round(NORM * W_ONE))
+        self.target = int(round(NORM * self.w_one))
 
     def run(self, samples, learn: bool) -> np.ndarray:
         counts = np.zeros((len(samples), N_EXC), np.int64)
@@ -100,8 +108,8 @@ class IntegerDC:
     def freeze(self) -> None:
         """Learning off, thresholds frozen: a model without plasticity and theta increments,
         carrying the learned weights, thresholds and the whole state."""
-        w = self.engine.weights("input_exc").T / W_ONE
-        frozen = build_model(w, learning=False, theta_state=True)
+        w = self.engine.weights("input_exc").T / self.w_one
+        frozen = build_model(w, learning=False, theta_state=True, weight_bits=self.weight_bits, seed=self.seed)
         eng = se.Engine(frozen)
         eng.advance(self.clock_ms * 1000 - 1)
         for layer in ("exc", "inh"):
@@ -253,20 +261,28 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=1257)
     ap.add_argument("--test", type=int, default=540)
     ap.add_argument("--float", action="store_true", help="also run the float numpy reference")
+    ap.add_argument("--weight-bits", type=int, default=8, choices=[8, 16])
+    ap.add_argument("--seeds", type=int, default=1, help="integer runs with this many stochastic-rounding seeds")
     ap.add_argument("--picture", default=None, help="write the 10x10 receptive-field grid here (PNG; needs matplotlib)")
     a = ap.parse_args()
     data = make_data()
-    net = IntegerDC(data["w_init"])
-    res = evaluate(net, data, a.train, a.test)
-    print(f"integer: accuracy {100 * res['accuracy']:.1f}% on {a.test} test digits after {a.train} training samples; "
-          f"training {res['train_samples_per_s']:.1f} samples/s; {res['assigned']} neurons labelled")
+    accs = []
+    for k in range(a.seeds):
+        net = IntegerDC(data["w_init"], a.weight_bits, seed=2015 + k)
+        res = evaluate(net, data, a.train, a.test)
+        accs.append(res["accuracy"])
+        print(f"integer (int{a.weight_bits} weights, seed {2015 + k}): accuracy {100 * res['accuracy']:.1f}% on {a.test} "
+              f"test digits after {a.train} training samples; training {res['train_samples_per_s']:.1f} samples/s; "
+              f"{res['assigned']} neurons labelled")
+    if a.seeds > 1:
+        print(f"integer mean {100 * np.mean(accs):.2f}% (min {100 * min(accs):.1f}, max {100 * max(accs):.1f})")
     if a.float:
         ref = FloatDC(data["w_init"])
         rf = evaluate(ref, data, a.train, a.test)
         print(f"float:   accuracy {100 * rf['accuracy']:.1f}% on the same split and schedule; "
               f"training {rf['train_samples_per_s']:.1f} samples/s")
     if a.picture:
-        receptive_fields(net.engine.weights("input_exc").T / W_ONE, a.picture)
+        receptive_fields(net.engine.weights("input_exc").T / net.w_one, a.picture)
         print(f"wrote {a.picture}")
 
 
