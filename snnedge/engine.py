@@ -152,6 +152,12 @@ class Engine:
         pre, post = self._core.traces(connection)
         return {"pre": np.asarray(pre), "post": np.asarray(post)}
 
+    def reward(self, value: int, t_us: int) -> None:
+        """Delivers a reward to the reward-modulated plastic connections in the tick that contains
+        ``t_us`` (not before the first open tick). ``value`` is in Q8 (256 = 1.0); each weight
+        then moves by its eligibility times the reward (docs/numerics.md, "Learning")."""
+        self._core.reward(int(value), int(t_us))
+
     def normalize_weights(self, connection: str, target_sum: int) -> None:
         """Scales each target neuron's incoming weights to sum to ``target_sum`` (integer
         rounding as in docs/numerics.md)."""

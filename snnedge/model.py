@@ -172,6 +172,8 @@ class STDP:
     factors per tick (e.g. ``round(exp(-1/20) * 65536)`` for 20 ticks); ``rule``: ``"additive"``
     or ``"multiplicative"`` (weight-dependent); ``pairing``: ``"all_to_all"`` or ``"nearest"``;
     ``w_min``/``w_max``: weight bounds; ``seed``: of the stochastic rounding.
+    ``eligibility_decay`` (Q0.16): reward-modulated STDP; pair changes accumulate in per-synapse
+    eligibility traces and weights move only when ``Engine.reward`` delivers a reward.
     """
 
     a_plus: int
@@ -184,10 +186,11 @@ class STDP:
     pairing: str = "all_to_all"
     seed: int = 0
     enabled: bool = True
+    eligibility_decay: Optional[int] = None
 
     def to_spec(self) -> Dict[str, Any]:
         return {k: (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v)
-                for k, v in self.__dict__.items()}
+                for k, v in self.__dict__.items() if not (k == "eligibility_decay" and v is None)}
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,18 @@ def stochastic_round(num, den, r):
     return q + ((r % np.uint64(den)).astype(np.int64) < rem).astype(np.int64)
 
 
-def stdp_step(p, W, x, y, t, pre_counts, post_spikes):
-    """One tick of the learning contract on W[out, in] with traces x (pre) and y (post)."""
+def trunc_div(num, d):
+    return np.sign(num) * (np.abs(num) // d)
+
+
+def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0):
+    """One tick of the learning contract on W[out, in] with traces x (pre) and y (post); with
+    E[out, in] the eligibility traces of reward-modulated STDP and the tick's reward."""
     x[:] = decay(x, p["trace_decay_pre"])
     y[:] = decay(y, p["trace_decay_post"])
+    rstdp = p.get("eligibility_decay") is not None
+    if rstdp:
+        E[:] = decay(E, p["eligibility_decay"])
     nearest = p.get("pairing", "all_to_all") == "nearest"
     for tr, counts in ((x, pre_counts), (y, post_spikes)):
         hit = counts > 0
@@ -162,19 +170,31 @@ def stdp_step(p, W, x, y, t, pre_counts, post_spikes):
     n_out, n_in = W.shape
     ii = np.arange(n_out)
     jj = np.arange(n_in)
+    I32 = (-(2**31), 2**31 - 1)
     for j in np.flatnonzero(pre_counts):
         for _ in range(int(pre_counts[j])):
             w = W[:, j]
             m = (w - lo) if mult else 1
-            r = synapse_random(p.get("seed", 0), t, j, ii, 0)
-            dw = stochastic_round(int(p["a_minus"]) * y * m, den, r)
-            W[:, j] = np.clip(w - dw, lo, hi)
+            num = -(int(p["a_minus"]) * y * m)
+            if rstdp:
+                E[:, j] = np.clip(E[:, j] + trunc_div(num, den >> 16), *I32)
+            else:
+                r = synapse_random(p.get("seed", 0), t, j, ii, 0)
+                W[:, j] = np.clip(w + stochastic_round(num, den, r), lo, hi)
     for i in np.flatnonzero(post_spikes):
         w = W[i, :]
         m = (hi - w) if mult else 1
-        r = synapse_random(p.get("seed", 0), t, jj, i, 1)
-        dw = stochastic_round(int(p["a_plus"]) * x * m, den, r)
-        W[i, :] = np.clip(w + dw, lo, hi)
+        num = int(p["a_plus"]) * x * m
+        if rstdp:
+            E[i, :] = np.clip(E[i, :] + trunc_div(num, den >> 16), *I32)
+        else:
+            r = synapse_random(p.get("seed", 0), t, jj, i, 1)
+            W[i, :] = np.clip(w + stochastic_round(num, den, r), lo, hi)
+    if rstdp and reward != 0:
+        ii2, jj2 = np.nonzero(E)
+        if ii2.size:
+            r = synapse_random(p.get("seed", 0), t, jj2, ii2, 2)
+            W[ii2, jj2] = np.clip(W[ii2, jj2] + stochastic_round(int(reward) * E[ii2, jj2], 1 << 24, r), lo, hi)
 
 
 def layer_order(spec: Mapping[str, Any], mats: List[Dict[int, np.ndarray]]) -> List[int]:
@@ -193,7 +213,8 @@ def layer_order(spec: Mapping[str, Any], mats: List[Dict[int, np.ndarray]]) -> L
     return order
 
 
-def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]], end_tick: int):
+def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]], end_tick: int,
+             rewards: Sequence[Tuple[int, int]] = ()):
     tick_us = int(spec["tick_us"])
     in_shape = [int(d) for d in spec["input_shape"]]
     src_geo = {"input": chw(in_shape, hw_ok=True)}
@@ -220,7 +241,10 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
             W = tensor(c["weight"]).copy()
             plastic[ci] = dict(p=c["plasticity"], W=W, x=np.zeros(W.shape[1], np.int64),
                                y=np.zeros(W.shape[0], np.int64), shift=int(c.get("shift", 0)),
-                               on=c["plasticity"].get("enabled", True))
+                               on=c["plasticity"].get("enabled", True), E=np.zeros_like(W))
+    reward_at: Dict[int, int] = {}
+    for t_us, value in rewards:
+        reward_at[t_us // tick_us] = reward_at.get(t_us // tick_us, 0) + int(value)
 
     names = [l["name"] for l in layers]
     sizes = [int(np.prod(src_geo[n])) for n in names]
@@ -280,7 +304,7 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
                 continue
             c = conns[ci]
             pre = x_in[t] if c["source"] == "input" else hist[c["source"]][t]
-            stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t])
+            stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t], ps["E"], reward_at.get(t, 0))
             mats[ci] = {0: ps["W"] << ps["shift"]}
 
     out_name = spec.get("output") or names[-1]
@@ -298,4 +322,5 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
         states[n] = d
     layer_spikes = {n: int(hist[n].sum()) for n in names}
     simulate.learned = {conns[ci]["name"]: (ps["W"], ps["x"], ps["y"]) for ci, ps in plastic.items()}
+    simulate.eligibility = {conns[ci]["name"]: ps["E"] for ci, ps in plastic.items()}
     return spikes, states, layer_spikes

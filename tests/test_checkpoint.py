@@ -151,3 +151,26 @@ def test_sigkill_during_learning_always_leaves_a_loadable_checkpoint(tmp_path):
     for name in ("exc", "inh"):
         for k, v in ref.state(name).items():
             np.testing.assert_array_equal(done.state(name)[k], v)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_restore_keeps_eligibility_and_pending_rewards(tmp_path, seed):
+    rng = np.random.default_rng(100 + seed)
+    model = plastic_network(rng, "additive", "all_to_all", rstdp=True)
+    events = events_for(rng, model)
+    end = (int(events["t"][-1]) if len(events) else 0) + 10 * model.tick_us
+    rewards = sorted((int(rng.integers(0, end + 1)), int(rng.integers(-400, 400))) for _ in range(4))
+    whole = se.Engine(model)
+    for t, r in rewards:
+        whole.reward(r, t)
+    ref = np.concatenate([whole.feed(events), whole.advance(end)])
+    cut = int(rng.integers(0, len(events) + 1))
+    a = se.Engine(model)
+    for t, r in rewards:
+        a.reward(r, t)
+    out = [a.feed(events[:cut])]
+    a.checkpoint(tmp_path / "c.snnc")
+    b = se.Engine.restore(model, tmp_path / "c.snnc")
+    out += [b.feed(events[cut:]), b.advance(end)]
+    np.testing.assert_array_equal(np.concatenate(out), ref)
+    assert_same(final_state(model, b), final_state(model, whole))

@@ -20,9 +20,11 @@ from reference import simulate
 EXAMPLES = int(os.environ.get("SNNEDGE_PROPERTY_EXAMPLES", "200"))
 RULES = [("additive", "all_to_all"), ("additive", "nearest"), ("multiplicative", "all_to_all"),
          ("multiplicative", "nearest")]
+# reward-modulated STDP (eligibility traces, rewards delivered by the test)
+RSTDP_RULES = [("additive", "all_to_all", True), ("multiplicative", "nearest", True)]
 
 
-def plastic_network(rng: np.random.Generator, rule: str, pairing: str) -> se.Model:
+def plastic_network(rng: np.random.Generator, rule: str, pairing: str, rstdp: bool = False) -> se.Model:
     n_in = int(rng.integers(2, 12))
     n_a = int(rng.integers(1, 8))
     n_b = int(rng.integers(1, 6))
@@ -37,7 +39,8 @@ def plastic_network(rng: np.random.Generator, rule: str, pairing: str) -> se.Mod
         return se.STDP(a_plus=int(rng.integers(0, 1 << 23)), a_minus=int(rng.integers(0, 1 << 23)),
                        trace_decay_pre=int(rng.choice([0, 30000, 62000, 65000, 65536])),
                        trace_decay_post=int(rng.choice([0, 30000, 62000, 65000, 65536])),
-                       w_min=w_min, w_max=w_max, rule=rule, pairing=pairing, seed=int(rng.integers(0, 2**63)))
+                       w_min=w_min, w_max=w_max, rule=rule, pairing=pairing, seed=int(rng.integers(0, 2**63)),
+                       eligibility_decay=int(rng.choice([0, 50000, 64000, 65536])) if rstdp else None)
 
     conns = []
     for name, src, tgt, n_src, n_tgt in (("in_a", "input", "a", n_in, n_a), ("a_b", "a", "b", n_a, n_b)):
@@ -59,9 +62,9 @@ def events_for(rng: np.random.Generator, model: se.Model) -> np.ndarray:
     return se.make_events(t, rng.integers(0, n_in, n))
 
 
-def check(model: se.Model, engine: se.Engine, spikes: np.ndarray, events: np.ndarray, end_tick: int):
+def check(model: se.Model, engine: se.Engine, spikes: np.ndarray, events: np.ndarray, end_tick: int, rewards=()):
     evs = [(int(e["t"]), int(e["x"]), 0, int(e["p"])) for e in events]
-    ref_spikes, ref_states, _ = simulate(model.spec, evs, end_tick)
+    ref_spikes, ref_states, _ = simulate(model.spec, evs, end_tick, rewards)
     assert [(int(s["t"]), int(s["neuron"])) for s in spikes] == ref_spikes
     for name, ref in ref_states.items():
         for key, val in ref.items():
@@ -97,6 +100,59 @@ def test_learning_engine_equals_reference(rule, pairing, seed, data):
     np.testing.assert_array_equal(np.concatenate(parts), spikes)
     for name in simulate.learned:
         np.testing.assert_array_equal(eng2.weights(name), eng.weights(name))
+
+
+@pytest.mark.parametrize("rule,pairing,rstdp", RSTDP_RULES)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**63 - 1), data=st.data())
+def test_reward_modulated_learning_equals_reference(rule, pairing, rstdp, seed, data):
+    rng = np.random.default_rng(seed)
+    model = plastic_network(rng, rule, pairing, rstdp)
+    events = events_for(rng, model)
+    last = int(events["t"][-1]) // model.tick_us if len(events) else 0
+    end_tick = last + data.draw(st.integers(0, 20), label="extra")
+    n_rewards = int(rng.integers(0, 6))
+    rewards = sorted((int(rng.integers(0, (end_tick + 1) * model.tick_us)), int(rng.integers(-600, 600)))
+                     for _ in range(n_rewards))
+    engines = []
+    for chunked in (False, True):
+        eng = se.Engine(model)
+        for t_us, value in rewards:
+            eng.reward(value, t_us)
+        if chunked:
+            cuts = sorted(data.draw(st.lists(st.integers(0, len(events)), max_size=4), label="cuts"))
+            parts, prev = [], 0
+            for cut in cuts + [len(events)]:
+                parts.append(eng.feed(events[prev:cut]))
+                prev = cut
+        else:
+            parts = [eng.run(events)]
+        parts.append(eng.advance(end_tick * model.tick_us))
+        check(model, eng, np.concatenate(parts), events, end_tick, rewards)
+        engines.append(eng)
+    with pytest.raises(se.LateEventError):  # tick 0 is complete: a reward there is late
+        engines[0].reward(10, 0)
+
+
+def test_rewards_move_weights_only_through_eligibility():
+    stdp = se.STDP(a_plus=1 << 22, a_minus=1 << 20, trace_decay_pre=62000, trace_decay_post=62000, w_min=0, w_max=120,
+                   eligibility_decay=64000, seed=1)
+    w0 = np.full((3, 4), 30)
+    model = se.Model((4,), 1000, [se.IF("o", (3,), threshold=60)], [se.Dense("d", "input", "o", w0, plasticity=stdp)])
+    rng = np.random.default_rng(0)
+    ev = se.make_events(np.sort(rng.integers(0, 100_000, 600)), rng.integers(0, 4, 600))
+    eng = se.Engine(model)
+    eng.run(ev)
+    np.testing.assert_array_equal(eng.weights("d"), w0)  # no reward yet: only eligibility moved
+    eng.reward(256, 100_500)
+    eng.advance(101_000)
+    assert not np.array_equal(eng.weights("d"), w0)
+    pos = eng.weights("d").copy()
+    neg = se.Engine(model)
+    neg.run(ev)
+    neg.reward(-256, 100_500)
+    neg.advance(101_000)
+    assert np.sign(neg.weights("d") - w0).sum() == -np.sign(pos - w0).sum()  # the reward's sign decides
 
 
 def test_learning_changes_weights_and_can_be_switched_off():

@@ -81,6 +81,8 @@ pub struct PlasticSnapshot {
     pub y: Vec<i32>,
     /// Traces moving.
     pub moving: bool,
+    /// Eligibility traces (reward-modulated mode).
+    pub elig: Vec<i32>,
     /// Current potentiation rate.
     pub a_plus: i64,
     /// Current depression rate.
@@ -112,6 +114,8 @@ pub struct EngineSnapshot {
     pub layers: Vec<LayerSnapshotFull>,
     /// Plastic connections.
     pub plastic: Vec<PlasticSnapshot>,
+    /// Rewards waiting for their tick.
+    pub rewards: Vec<(u64, i64)>,
 }
 
 fn err(message: impl Into<String>) -> Error {

@@ -208,6 +208,8 @@ pub struct Engine {
     plastic: Vec<Option<StdpState>>,
     /// Spikes of each layer in the tick being computed (kept only when there is learning).
     tick_spikes: Vec<Vec<u32>>,
+    /// Rewards waiting for their tick: (tick, value in Q8).
+    rewards: Vec<(u64, i64)>,
 }
 
 impl Engine {
@@ -240,6 +242,7 @@ impl Engine {
             scratch16: Vec::new(),
             plastic,
             tick_spikes: vec![Vec::new(); n_layers],
+            rewards: Vec::new(),
         }
     }
 
@@ -391,7 +394,10 @@ impl Engine {
         if self.learning_moves() {
             return Some(t);
         }
-        let mut best = self.pending_tick;
+        let mut best = match (self.pending_tick, self.next_reward()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for l in &self.layers {
             if let Some(k) = l.next_work(t) {
                 best = Some(best.map_or(k, |b| b.min(k)));
@@ -405,7 +411,9 @@ impl Engine {
 
     /// Whether some neuron is still moving on its own (live) or input is waiting in a delay.
     pub fn is_idle(&self) -> bool {
-        !self.learning_moves() && self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
+        !self.learning_moves()
+            && self.rewards.is_empty()
+            && self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
     }
 
     fn flush_pending(&mut self, out: &mut Vec<Spike>) {
@@ -438,6 +446,14 @@ impl Engine {
     /// One tick: input deliveries, then every layer with work, in processing order, then
     /// learning on the plastic connections.
     fn compute_tick(&mut self, t: u64, inputs: &[u32], out: &mut Vec<Spike>) {
+        // rewards due in this tick (reward-modulated learning), summed
+        let mut reward = 0i64;
+        self.rewards.retain(|&(k, r)| {
+            if k == t {
+                reward += r;
+            }
+            k != t
+        });
         let Engine { net, layers, stats, spikes, out_tick, scratch16, plastic, tick_spikes, .. } = self;
         let net: &NetworkParams = net;
         stats.ticks_computed += 1;
@@ -485,7 +501,7 @@ impl Engine {
                 Node::Layer(s) => &tick_spikes[s],
             };
             if let Some(st) = plastic[k].as_mut() {
-                st.step(t, pre, &tick_spikes[c.target]);
+                st.step(t, pre, &tick_spikes[c.target], reward);
             }
         }
     }
@@ -533,6 +549,7 @@ impl Engine {
                 x: p.x.clone(),
                 y: p.y.clone(),
                 moving: p.moving,
+                elig: p.elig.clone(),
                 a_plus: p.params.a_plus,
                 a_minus: p.params.a_minus,
                 enabled: p.params.enabled,
@@ -550,6 +567,7 @@ impl Engine {
             layer_spikes: s.layer_spikes.clone(),
             layers,
             plastic,
+            rewards: self.rewards.clone(),
         })
     }
 
@@ -625,14 +643,19 @@ impl Engine {
                 crate::synapse::DenseWeights::I16(v) if v.len() == ps.weights.len() => v.copy_from_slice(&ps.weights),
                 _ => return Err(bad("the number of weights")),
             }
+            if ps.elig.len() != p.elig.len() {
+                return Err(bad("the eligibility traces of a plastic connection"));
+            }
             p.x.clone_from(&ps.x);
             p.y.clone_from(&ps.y);
+            p.elig.clone_from(&ps.elig);
             p.moving = ps.moving;
             p.params.a_plus = ps.a_plus;
             p.params.a_minus = ps.a_minus;
             p.params.enabled = ps.enabled;
         }
         e.open_tick = s.open_tick;
+        e.rewards = s.rewards.clone();
         e.pending = s.pending.clone();
         e.pending_tick = s.pending_tick;
         e.last_t_us = s.last_t_us;
@@ -721,6 +744,28 @@ impl Engine {
     /// Whether some plastic connection still has moving traces.
     fn learning_moves(&self) -> bool {
         self.plastic.iter().flatten().any(|p| p.moving && p.params.enabled)
+    }
+
+    /// The earliest tick with a pending reward.
+    fn next_reward(&self) -> Option<u64> {
+        self.rewards.iter().map(|&(k, _)| k).min()
+    }
+
+    /// Delivers a reward (Q8: 256 = 1.0) to the reward-modulated connections in the tick that
+    /// contains `t_us`: each weight then moves by `SR(R * eligibility, 2^24)` (docs/numerics.md).
+    pub fn reward(&mut self, value: i64, t_us: u64) -> Result<()> {
+        crate::error::check_range("reward", "value", value, -(1 << 24), 1 << 24)?;
+        let tick = t_us / self.net.tick_us;
+        if tick < self.open_tick {
+            return Err(Error::LateEvent {
+                index: 0,
+                t_us,
+                open_tick: self.open_tick,
+                open_t_us: self.open_tick.saturating_mul(self.net.tick_us),
+            });
+        }
+        self.rewards.push((tick, value));
+        Ok(())
     }
 
     fn plastic_index(&self, connection: &str) -> Result<usize> {

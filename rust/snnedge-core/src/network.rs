@@ -559,6 +559,9 @@ fn compile_connection_inner(
                 check_range(name, "plasticity.a_minus", pl.a_minus, 0, 1 << 24)?;
                 check_range(name, "plasticity.trace_decay_pre", pl.trace_decay_pre as i64, 0, DECAY_ONE as i64)?;
                 check_range(name, "plasticity.trace_decay_post", pl.trace_decay_post as i64, 0, DECAY_ONE as i64)?;
+                if let Some(d) = pl.eligibility_decay {
+                    check_range(name, "plasticity.eligibility_decay", d as i64, 0, DECAY_ONE as i64)?;
+                }
                 if *delay != 0 {
                     return Err(invalid(name, "a plastic connection must have delay 0"));
                 }

@@ -23,7 +23,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::fixed::{decay_24, DECAY_ONE};
+use crate::fixed::{decay, decay_24, DECAY_ONE};
 use crate::model::spec::{Pairing, PlasticitySpec, StdpRule};
 use crate::synapse::{DenseWeights, Layout};
 
@@ -81,6 +81,8 @@ pub struct StdpParams {
     pub seed: u64,
     /// Learning enabled at start.
     pub enabled: bool,
+    /// Reward-modulated mode: decay of the eligibility traces per tick, Q0.16.
+    pub eligibility_decay: Option<u32>,
 }
 
 impl StdpParams {
@@ -97,6 +99,7 @@ impl StdpParams {
             w_max: p.w_max as i32,
             seed: p.seed,
             enabled: p.enabled,
+            eligibility_decay: p.eligibility_decay,
         }
     }
 }
@@ -119,6 +122,9 @@ pub struct StdpState {
     dst: Layout,
     /// Scratch: indices of the non-zero traces.
     active: Vec<u32>,
+    /// Reward-modulated mode: eligibility per synapse (same order as the weights), in 2^-16
+    /// weight units.
+    pub elig: Vec<i32>,
 }
 
 impl StdpState {
@@ -133,18 +139,27 @@ impl StdpState {
             src,
             dst,
             active: Vec::new(),
+            elig: Vec::new(),
         }
+        .with_eligibility()
+    }
+
+    fn with_eligibility(mut self) -> Self {
+        if self.params.eligibility_decay.is_some() {
+            self.elig = vec![0; self.x.len() * self.y.len()];
+        }
+        self
     }
 
     /// One tick of learning (see the module documentation). `pre` and `post` are the
     /// internal indices of the source's and target's spikes of tick `t`, in any order, one
     /// entry per spike.
-    pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32]) {
+    pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32], reward: i64) {
         let p = &self.params;
         if !p.enabled {
             return;
         }
-        if !self.moving && pre.is_empty() && post.is_empty() {
+        if !self.moving && pre.is_empty() && post.is_empty() && reward == 0 {
             return;
         }
         // 1. traces (at most 2^16: the 32-bit form of the decay is exact, see fixed::decay_24)
@@ -154,6 +169,11 @@ impl StdpState {
         }
         if dq < DECAY_ONE {
             self.y.iter_mut().for_each(|y| *y = decay_24(*y, dq));
+        }
+        if let Some(de) = p.eligibility_decay {
+            if de < DECAY_ONE {
+                self.elig.iter_mut().for_each(|e| *e = decay(*e, de));
+            }
         }
         let bump = |v: &mut i32| match p.pairing {
             Pairing::AllToAll => *v = (*v + TRACE_ONE).min(TRACE_MAX),
@@ -172,6 +192,18 @@ impl StdpState {
             StdpRule::Additive => 1u64 << 31,
             StdpRule::Multiplicative => (1u64 << 31) * range,
         };
+        let rstdp = p.eligibility_decay.is_some();
+        // A pair's change: to the weight (stochastic rounding), or, in the reward-modulated
+        // mode, to the synapse's eligibility (2^-16 weight units, truncated toward zero).
+        let apply = |weights: &mut DenseWeights, elig: &mut [i32], k: usize, num: i64, r: u64| {
+            if rstdp {
+                let q = num / (den >> 16) as i64;
+                elig[k] = crate::fixed::saturate_i32(elig[k] as i64 + q);
+            } else {
+                let w = get(weights, k) as i64;
+                set(weights, k, (w + stochastic_round(num, den, r)).clamp(lo, hi));
+            }
+        };
         // 2. depression: each pre spike (duplicates each applied) against the non-zero post
         // traces (a zero trace gives a zero change, whatever the random number)
         if p.a_minus != 0 && !pre.is_empty() {
@@ -184,14 +216,16 @@ impl StdpState {
                 for &i in &active {
                     let y = self.y[i as usize] as i64;
                     let k = row + i as usize;
-                    let w = get(&self.weights, k) as i64;
                     let m = match p.rule {
                         StdpRule::Additive => 1,
-                        StdpRule::Multiplicative => w - lo,
+                        StdpRule::Multiplicative => get(&self.weights, k) as i64 - lo,
                     };
-                    let r = synapse_random(p.seed, t, jl, self.dst.to_logical(i as usize) as u32, 0);
-                    let dw = stochastic_round(p.a_minus * y * m, den, r);
-                    set(&mut self.weights, k, (w - dw).clamp(lo, hi));
+                    let r = if rstdp {
+                        0
+                    } else {
+                        synapse_random(p.seed, t, jl, self.dst.to_logical(i as usize) as u32, 0)
+                    };
+                    apply(&mut self.weights, &mut self.elig, k, -(p.a_minus * y * m), r);
                 }
             }
             self.active = active;
@@ -207,19 +241,35 @@ impl StdpState {
                 for &j in &active {
                     let x = self.x[j as usize] as i64;
                     let k = j as usize * n_post + i as usize;
-                    let w = get(&self.weights, k) as i64;
                     let m = match p.rule {
                         StdpRule::Additive => 1,
-                        StdpRule::Multiplicative => hi - w,
+                        StdpRule::Multiplicative => hi - get(&self.weights, k) as i64,
                     };
-                    let r = synapse_random(p.seed, t, self.src.to_logical(j as usize) as u32, il, 1);
-                    let dw = stochastic_round(p.a_plus * x * m, den, r);
-                    set(&mut self.weights, k, (w + dw).clamp(lo, hi));
+                    let r = if rstdp {
+                        0
+                    } else {
+                        synapse_random(p.seed, t, self.src.to_logical(j as usize) as u32, il, 1)
+                    };
+                    apply(&mut self.weights, &mut self.elig, k, p.a_plus * x * m, r);
                 }
             }
             self.active = active;
         }
-        self.moving = self.x.iter().any(|&v| v != 0) || self.y.iter().any(|&v| v != 0);
+        // 4. reward (reward-modulated mode): w <- clamp(w + SR(R * e, 2^24)), R in Q8
+        if rstdp && reward != 0 {
+            for (k, &e) in self.elig.iter().enumerate() {
+                if e == 0 {
+                    continue;
+                }
+                let (j, i) = (k / n_post, k % n_post);
+                let r = synapse_random(p.seed, t, self.src.to_logical(j) as u32, self.dst.to_logical(i) as u32, 2);
+                let w = get(&self.weights, k) as i64;
+                set(&mut self.weights, k, (w + stochastic_round(reward * e as i64, 1 << 24, r)).clamp(lo, hi));
+            }
+        }
+        self.moving = self.x.iter().any(|&v| v != 0)
+            || self.y.iter().any(|&v| v != 0)
+            || (rstdp && self.elig.iter().any(|&e| e != 0));
     }
 
     /// Scales each target neuron's incoming weights so that they sum to `target`:

@@ -423,6 +423,11 @@ impl PyEngine {
         Ok((x.into_pyarray(py), y.into_pyarray(py)))
     }
 
+    /// Delivers a reward (Q8) to reward-modulated connections in the tick containing `t_us`.
+    fn reward(&mut self, py: Python<'_>, value: i64, t_us: u64) -> PyResult<()> {
+        self.inner.reward(value, t_us).map_err(|e| to_py_err(py, e))
+    }
+
     /// Scales each target neuron's incoming weights to sum to `target`.
     fn normalize_weights(&mut self, py: Python<'_>, connection: &str, target: i64) -> PyResult<()> {
         self.inner.normalize_weights(connection, target).map_err(|e| to_py_err(py, e))

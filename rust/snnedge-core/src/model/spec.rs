@@ -329,6 +329,10 @@ pub struct PlasticitySpec {
     /// Learning on at start.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Reward-modulated STDP: pair changes go to per-synapse eligibility traces decaying by
+    /// this Q0.16 factor per tick; a reward R (Q8) adds SR(R * e, 2^24) to each weight.
+    #[serde(default)]
+    pub eligibility_decay: Option<u32>,
 }
 
 fn yes() -> bool {
