@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events
+from .errors import ShapeError
 from .model import Model
 
 
@@ -136,15 +137,21 @@ class Engine:
         self._core.set_learning_rates(connection, a_plus, a_minus)
 
     def weights(self, connection: str) -> np.ndarray:
-        """The current weights of a plastic connection, ``[out, in]`` (int32)."""
-        n_out, n_in, w = self._core.weights(connection)
-        return np.asarray(w).reshape(n_out, n_in)
+        """The current weights of a plastic connection (int32): ``[out, in]`` for a dense one,
+        ``[nnz]`` in the order of the model's synapses for a sparse one."""
+        shape, w = self._core.weights(connection)
+        return np.asarray(w).reshape(shape)
 
     def set_weights(self, connection: str, weights: Any) -> None:
-        """Replaces the weights of a plastic connection (``[out, in]`` integers within its bounds)."""
+        """Replaces the weights of a plastic connection (integers within its bounds, in the
+        shape :meth:`weights` returns)."""
         w = np.asarray(weights)
         if not np.issubdtype(w.dtype, np.integer):
             raise TypeError(f"weights must be integers, got {w.dtype}")
+        shape, _ = self._core.weights(connection)
+        if w.shape != tuple(shape):
+            raise ShapeError(f"weights of {connection!r}: expected shape {tuple(shape)}, got {w.shape}",
+                             what=f"weights of {connection!r}", expected=str(tuple(shape)), found=str(w.shape))
         self._core.set_weights(connection, w.astype(np.int64).reshape(-1).tolist())
 
     def traces(self, connection: str) -> Dict[str, np.ndarray]:

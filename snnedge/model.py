@@ -297,6 +297,7 @@ class Sparse:
     shift: int = 0
     delay: int = 0
     weight_bits: int = 8
+    plasticity: Optional[STDP] = None
 
     @classmethod
     def from_coo(cls, name: str, source: str, target: str, n_source: int, pre: ArrayLike, post: ArrayLike,
@@ -322,6 +323,8 @@ class Sparse:
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
         return spec
 
 

@@ -149,9 +149,12 @@ def trunc_div(num, d):
     return np.sign(num) * (np.abs(num) // d)
 
 
-def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0):
+def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0, mask=None):
     """One tick of the learning contract on W[out, in] with traces x (pre) and y (post); with
-    E[out, in] the eligibility traces of reward-modulated STDP and the tick's reward."""
+    E[out, in] the eligibility traces of reward-modulated STDP and the tick's reward; with
+    mask[out, in] the synapses of a sparse connection (the only entries that learn)."""
+    if mask is None:
+        mask = np.ones(W.shape, bool)
     x[:] = decay(x, p["trace_decay_pre"])
     y[:] = decay(y, p["trace_decay_post"])
     rstdp = p.get("eligibility_decay") is not None
@@ -176,20 +179,22 @@ def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0):
             w = W[:, j]
             m = (w - lo) if mult else 1
             num = -(int(p["a_minus"]) * y * m)
+            mk = mask[:, j]
             if rstdp:
-                E[:, j] = np.clip(E[:, j] + trunc_div(num, den >> 16), *I32)
+                E[mk, j] = np.clip(E[:, j] + trunc_div(num, den >> 16), *I32)[mk]
             else:
                 r = synapse_random(p.get("seed", 0), t, j, ii, 0)
-                W[:, j] = np.clip(w + stochastic_round(num, den, r), lo, hi)
+                W[mk, j] = np.clip(w + stochastic_round(num, den, r), lo, hi)[mk]
     for i in np.flatnonzero(post_spikes):
         w = W[i, :]
         m = (hi - w) if mult else 1
         num = int(p["a_plus"]) * x * m
+        mk = mask[i, :]
         if rstdp:
-            E[i, :] = np.clip(E[i, :] + trunc_div(num, den >> 16), *I32)
+            E[i, mk] = np.clip(E[i, :] + trunc_div(num, den >> 16), *I32)[mk]
         else:
             r = synapse_random(p.get("seed", 0), t, jj, i, 1)
-            W[i, :] = np.clip(w + stochastic_round(num, den, r), lo, hi)
+            W[i, mk] = np.clip(w + stochastic_round(num, den, r), lo, hi)[mk]
     if rstdp and reward != 0:
         ii2, jj2 = np.nonzero(E)
         if ii2.size:
@@ -238,10 +243,22 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
     plastic = {}
     for ci, c in enumerate(conns):
         if c.get("plasticity"):
-            W = tensor(c["weight"]).copy()
+            if c["kind"] == "Sparse":  # a dense matrix with a mask of the synapses
+                n_src = int(np.prod(src_geo[c["source"]]))
+                W = np.zeros((int(np.prod(src_geo[c["target"]])), n_src), np.int64)
+                ip, idx = tensor(c["indptr"]), tensor(c["indices"])
+                pre_of = np.repeat(np.arange(n_src), np.diff(ip))
+                W[idx, pre_of] = tensor(c["weights"])
+                mask = np.zeros(W.shape, bool)
+                mask[idx, pre_of] = True
+                synapses = (idx, pre_of)
+            else:
+                W = tensor(c["weight"]).copy()
+                mask, synapses = None, None
             plastic[ci] = dict(p=c["plasticity"], W=W, x=np.zeros(W.shape[1], np.int64),
                                y=np.zeros(W.shape[0], np.int64), shift=int(c.get("shift", 0)),
-                               on=c["plasticity"].get("enabled", True), E=np.zeros_like(W))
+                               on=c["plasticity"].get("enabled", True), E=np.zeros_like(W), mask=mask,
+                               synapses=synapses)
     reward_at: Dict[int, int] = {}
     for t_us, value in rewards:
         reward_at[t_us // tick_us] = reward_at.get(t_us // tick_us, 0) + int(value)
@@ -304,7 +321,8 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
                 continue
             c = conns[ci]
             pre = x_in[t] if c["source"] == "input" else hist[c["source"]][t]
-            stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t], ps["E"], reward_at.get(t, 0))
+            stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t], ps["E"], reward_at.get(t, 0),
+                      ps["mask"])
             mats[ci] = {0: ps["W"] << ps["shift"]}
 
     out_name = spec.get("output") or names[-1]
@@ -321,6 +339,7 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
             d["refractory"] = s["r"].copy()
         states[n] = d
     layer_spikes = {n: int(hist[n].sum()) for n in names}
-    simulate.learned = {conns[ci]["name"]: (ps["W"], ps["x"], ps["y"]) for ci, ps in plastic.items()}
+    simulate.learned = {conns[ci]["name"]: (ps["W"] if ps["synapses"] is None else ps["W"][ps["synapses"]], ps["x"], ps["y"])
+                        for ci, ps in plastic.items()}
     simulate.eligibility = {conns[ci]["name"]: ps["E"] for ci, ps in plastic.items()}
     return spikes, states, layer_spikes

@@ -22,9 +22,12 @@ RULES = [("additive", "all_to_all"), ("additive", "nearest"), ("multiplicative",
          ("multiplicative", "nearest")]
 # reward-modulated STDP (eligibility traces, rewards delivered by the test)
 RSTDP_RULES = [("additive", "all_to_all", True), ("multiplicative", "nearest", True)]
+# sparse connections: each rule once, and reward-modulated
+RULES_SPARSE = [(r, p, False) for r, p in RULES] + RSTDP_RULES
 
 
-def plastic_network(rng: np.random.Generator, rule: str, pairing: str, rstdp: bool = False) -> se.Model:
+def plastic_network(rng: np.random.Generator, rule: str, pairing: str, rstdp: bool = False,
+                    sparse: bool = False) -> se.Model:
     n_in = int(rng.integers(2, 12))
     n_a = int(rng.integers(1, 8))
     n_b = int(rng.integers(1, 6))
@@ -47,8 +50,15 @@ def plastic_network(rng: np.random.Generator, rule: str, pairing: str, rstdp: bo
         bits = int(rng.choice([8, 8, 16]))
         p = stdp(bits)
         w = rng.integers(p.w_min, p.w_max + 1, size=(n_tgt, n_src))
-        conns.append(se.Dense(name, src, tgt, w, shift=int(rng.choice([0, 2, 4])), weight_bits=bits,
-                              plasticity=p if (name == "in_a" or rng.random() < 0.7) else None))
+        plasticity = p if (name == "in_a" or rng.random() < 0.7) else None
+        shift = int(rng.choice([0, 2, 4]))
+        if sparse:  # a random subset of the pairs, listed in a random order within each row
+            post, pre = np.nonzero(rng.random((n_tgt, n_src)) < rng.uniform(0.1, 1.0))
+            perm = rng.permutation(len(pre))
+            conns.append(se.Sparse.from_coo(name, src, tgt, n_src, pre[perm], post[perm], w[post, pre][perm],
+                                            shift=shift, weight_bits=bits, plasticity=plasticity))
+        else:
+            conns.append(se.Dense(name, src, tgt, w, shift=shift, weight_bits=bits, plasticity=plasticity))
     if rng.random() < 0.5:
         conns.append(se.Dense("rec", "b", "a", rng.integers(-60, 60, size=(n_a, n_b)), delay=1))
     return se.Model((n_in,), int(rng.choice([1, 1000])), layers, conns)
@@ -100,6 +110,81 @@ def test_learning_engine_equals_reference(rule, pairing, seed, data):
     np.testing.assert_array_equal(np.concatenate(parts), spikes)
     for name in simulate.learned:
         np.testing.assert_array_equal(eng2.weights(name), eng.weights(name))
+
+
+@pytest.mark.parametrize("rule,pairing,rstdp", RULES_SPARSE)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**63 - 1), data=st.data())
+def test_sparse_learning_equals_reference(rule, pairing, rstdp, seed, data):
+    """Sparse plastic connections learn like the dense reference restricted to their synapses."""
+    rng = np.random.default_rng(seed)
+    model = plastic_network(rng, rule, pairing, rstdp, sparse=True)
+    events = events_for(rng, model)
+    last = int(events["t"][-1]) // model.tick_us if len(events) else 0
+    end_tick = last + data.draw(st.integers(0, 20), label="extra")
+    rewards = sorted((int(rng.integers(0, (end_tick + 1) * model.tick_us)), int(rng.integers(-600, 600)))
+                     for _ in range(int(rng.integers(0, 6)) if rstdp else 0))
+    eng = se.Engine(model)
+    for t_us, value in rewards:
+        eng.reward(value, t_us)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(events)), max_size=4), label="cuts"))
+    parts, prev = [], 0
+    for cut in cuts + [len(events)]:
+        parts.append(eng.feed(events[prev:cut]))
+        prev = cut
+    parts.append(eng.advance(end_tick * model.tick_us))
+    check(model, eng, np.concatenate(parts), events, end_tick, rewards)
+
+
+def test_sparse_with_every_pair_learns_like_dense():
+    """A sparse connection listing every pair (rows in any order) is the dense connection."""
+    rng = np.random.default_rng(7)
+    n_in, n_out = 12, 6
+    stdp = se.STDP(a_plus=1 << 22, a_minus=3 << 20, trace_decay_pre=60000, trace_decay_post=60000, w_min=-20,
+                   w_max=100, seed=3, rule="multiplicative")
+    w = rng.integers(0, 60, size=(n_out, n_in))
+    layer = se.Layer("out", "LIF", (n_out,), threshold=150, decay_mem=60000)
+    post, pre = np.nonzero(np.ones_like(w))
+    perm = rng.permutation(len(pre))
+    sparse = se.Sparse.from_coo("c", "input", "out", n_in, pre[perm], post[perm], w[post, pre][perm], plasticity=stdp)
+    models = [se.Model((n_in,), 1000, [layer], [conn]) for conn in (se.Dense("c", "input", "out", w, plasticity=stdp),
+                                                                   sparse)]
+    events = se.make_events(np.sort(rng.integers(0, 300_000, 3000)), rng.integers(0, n_in, 3000))
+    engines = [se.Engine(m) for m in models]
+    outs = [e.run(events) for e in engines]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    dense_w, sparse_w = engines[0].weights("c"), engines[1].weights("c")
+    assert not np.array_equal(dense_w, w), "the weights did not learn"
+    ip, idx = np.asarray(sparse.indptr), np.asarray(sparse.indices)
+    np.testing.assert_array_equal(sparse_w, dense_w[idx, np.repeat(np.arange(n_in), np.diff(ip))])
+    # set_weights takes the layout weights() returns
+    engines[1].set_weights("c", sparse_w[::-1].copy())
+    np.testing.assert_array_equal(engines[1].weights("c"), sparse_w[::-1])
+    with pytest.raises(se.ShapeError):
+        engines[1].set_weights("c", dense_w)
+
+
+def test_sparse_plasticity_rejects_what_it_cannot_learn():
+    stdp = se.STDP(a_plus=1 << 20, a_minus=1 << 20, trace_decay_pre=60000, trace_decay_post=60000, w_min=0, w_max=50)
+    layer = se.Layer("out", "IF", (3,), threshold=10)
+
+    def model(**kw):
+        args = dict(pre=[0, 1, 2], post=[0, 1, 2], weights=[1, 2, 3])
+        args.update(kw)
+        extra = {k: v for k, v in args.items() if k not in ("pre", "post", "weights")}
+        conn = se.Sparse.from_coo("c", "input", "out", 3, args["pre"], args["post"], args["weights"],
+                                  plasticity=stdp, **extra)
+        return se.Model((3,), 1000, [layer], [conn])
+
+    se.Engine(model())
+    with pytest.raises(se.ModelError, match="repeats the pair"):
+        se.Engine(model(pre=[0, 1, 0], post=[2, 1, 2]))
+    with pytest.raises(se.ModelError, match="per-synapse delays"):
+        se.Engine(model(delays=[0, 1, 0]))
+    with pytest.raises(se.ModelError, match="delay 0"):
+        se.Engine(model(delay=2))
+    with pytest.raises(se.ParameterOverflowError, match="plasticity bounds"):
+        se.Engine(model(weights=[1, 2, 60]))
 
 
 @pytest.mark.parametrize("rule,pairing,rstdp", RSTDP_RULES)
@@ -216,3 +301,22 @@ def test_set_state_writes_thresholds_and_membranes():
         eng.set_state("o", v=[1, 2])
     with pytest.raises(se.ModelError):
         eng.set_state("o", i=[0, 0, 0])
+
+
+def test_sparse_learning_survives_a_checkpoint(tmp_path):
+    """Checkpoint half-way, restore, continue: the same spikes and weights as one run."""
+    rng = np.random.default_rng(11)
+    model = plastic_network(rng, "additive", "all_to_all", sparse=True)
+    events = events_for(np.random.default_rng(12), model)
+    while len(events) < 50:
+        events = events_for(rng, model)
+    half = len(events) // 2
+    whole = se.Engine(model)
+    ref = np.concatenate([whole.feed(events), whole.advance(int(events["t"][-1]) + 5 * model.tick_us)])
+    first = se.Engine(model)
+    out = [first.feed(events[:half])]
+    first.checkpoint(tmp_path / "half.snnc")
+    second = se.Engine.restore(model, tmp_path / "half.snnc")
+    out += [second.feed(events[half:]), second.advance(int(events["t"][-1]) + 5 * model.tick_us)]
+    np.testing.assert_array_equal(np.concatenate(out), ref)
+    np.testing.assert_array_equal(second.weights("in_a"), whole.weights("in_a"))

@@ -27,8 +27,8 @@ use crate::event::{Event, EventSlice, Spike};
 use crate::fixed::{decay, decay_24, saturate, DECAY_ONE};
 use crate::network::{LayerParams, NetworkParams};
 use crate::neuron::{catch_up, step, NeuronState, Reset};
-use crate::plasticity::StdpState;
-use crate::synapse::{deliver_batch, ConnKind, Node, Slot};
+use crate::plasticity::{get, set, weights_len, SparseTopology, StdpState, Topology};
+use crate::synapse::{deliver_batch, ConnKind, DenseWeights, Node, Slot};
 
 /// Counters of the work done (since creation or the last [`Engine::reset`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -222,7 +222,19 @@ impl Engine {
             .map(|c| match (&c.plastic, &c.kind) {
                 (Some(p), ConnKind::Dense { weights, n_out }) => {
                     debug_assert_eq!(*n_out, c.dst.len());
-                    Some(StdpState::new(p.clone(), weights.clone(), c.src, c.dst))
+                    Some(StdpState::new(p.clone(), weights.clone(), Topology::Dense, c.src, c.dst))
+                }
+                (Some(p), ConnKind::Sparse { indptr, targets, weights, order, .. }) => {
+                    // the engine keeps the unshifted weights, narrow enough for the bounds
+                    let w: Vec<i32> = weights.iter().map(|&x| x >> c.shift).collect();
+                    let narrow = i8::try_from(p.w_min).is_ok() && i8::try_from(p.w_max).is_ok();
+                    let w = if narrow {
+                        DenseWeights::I8(Aligned::from_slice(&w.iter().map(|&x| x as i8).collect::<Vec<_>>()))
+                    } else {
+                        DenseWeights::I16(Aligned::from_slice(&w.iter().map(|&x| x as i16).collect::<Vec<_>>()))
+                    };
+                    let topo = SparseTopology::new(indptr.clone(), targets.clone(), order.clone(), c.dst.len());
+                    Some(StdpState::new(p.clone(), w, Topology::Sparse(topo), c.src, c.dst))
                 }
                 _ => None,
             })
@@ -813,36 +825,45 @@ impl Engine {
         Ok(())
     }
 
-    /// The current weights of a plastic connection, `[out][in]` in C-order indices.
-    pub fn plastic_weights(&self, connection: &str) -> Result<(usize, usize, Vec<i32>)> {
+    /// The current weights of a plastic connection and their shape: `[out, in]` in C-order
+    /// indices (dense), `[nnz]` in the model's synapse order (sparse).
+    pub fn plastic_weights(&self, connection: &str) -> Result<(Vec<usize>, Vec<i32>)> {
         let k = self.plastic_index(connection)?;
         let c = &self.net.connections[k];
+        let p = self.plastic[k].as_ref().ok_or_else(|| crate::error::invalid(connection, "not plastic"))?;
         let (n_in, n_out) = (c.src.len(), c.dst.len());
-        let mut out = vec![0i32; n_in * n_out];
-        if let Some(p) = &self.plastic[k] {
-            for s_int in 0..n_in {
-                let s_log = c.src.to_logical(s_int);
-                for t_int in 0..n_out {
-                    let w = match &p.weights {
-                        crate::synapse::DenseWeights::I8(v) => v[s_int * n_out + t_int] as i32,
-                        crate::synapse::DenseWeights::I16(v) => v[s_int * n_out + t_int] as i32,
-                    };
-                    out[c.dst.to_logical(t_int) * n_in + s_log] = w;
+        let mut out = vec![0i32; weights_len(&p.weights)];
+        let shape = match &p.topology {
+            Topology::Dense => {
+                for s_int in 0..n_in {
+                    let s_log = c.src.to_logical(s_int);
+                    for t_int in 0..n_out {
+                        out[c.dst.to_logical(t_int) * n_in + s_log] = get(&p.weights, s_int * n_out + t_int);
+                    }
                 }
+                vec![n_out, n_in]
             }
-        }
-        Ok((n_out, n_in, out))
+            Topology::Sparse(sp) => {
+                for (kk, &pos) in sp.spec_index.iter().enumerate() {
+                    out[pos as usize] = get(&p.weights, kk);
+                }
+                vec![out.len()]
+            }
+        };
+        Ok((shape, out))
     }
 
-    /// Replaces the weights of a plastic connection (`[out][in]`, C-order), within its bounds.
+    /// Replaces the weights of a plastic connection (the layout of [`Engine::plastic_weights`],
+    /// flat), within its bounds.
     pub fn set_plastic_weights(&mut self, connection: &str, weights: &[i64]) -> Result<()> {
+        let (shape, _) = self.plastic_weights(connection)?;
         let k = self.plastic_index(connection)?;
         let c = &self.net.connections[k];
         let (n_in, n_out) = (c.src.len(), c.dst.len());
-        if weights.len() != n_in * n_out {
+        if weights.len() != shape.iter().product::<usize>() {
             return Err(Error::Shape {
                 what: alloc::format!("weights of {connection:?}"),
-                expected: alloc::format!("{n_out} x {n_in}"),
+                expected: shape.iter().map(|d| alloc::format!("{d}")).collect::<Vec<_>>().join(" x "),
                 found: alloc::format!("{} values", weights.len()),
             });
         }
@@ -857,13 +878,18 @@ impl Engine {
                     range: alloc::format!("{lo}..={hi}"),
                 });
             }
-            for s_int in 0..n_in {
-                let s_log = src.to_logical(s_int);
-                for t_int in 0..n_out {
-                    let w = weights[dst.to_logical(t_int) * n_in + s_log];
-                    match &mut p.weights {
-                        crate::synapse::DenseWeights::I8(v) => v[s_int * n_out + t_int] = w as i8,
-                        crate::synapse::DenseWeights::I16(v) => v[s_int * n_out + t_int] = w as i16,
+            match &p.topology {
+                Topology::Dense => {
+                    for s_int in 0..n_in {
+                        let s_log = src.to_logical(s_int);
+                        for t_int in 0..n_out {
+                            set(&mut p.weights, s_int * n_out + t_int, weights[dst.to_logical(t_int) * n_in + s_log]);
+                        }
+                    }
+                }
+                Topology::Sparse(sp) => {
+                    for (kk, &pos) in sp.spec_index.iter().enumerate() {
+                        set(&mut p.weights, kk, weights[pos as usize]);
                     }
                 }
             }

@@ -1,4 +1,4 @@
-//! Online learning in integer arithmetic: pair-based STDP on dense connections.
+//! Online learning in integer arithmetic: pair-based STDP on dense and sparse connections.
 //!
 //! The contract (`docs/numerics.md`, "Learning"), per plastic connection, after every layer has
 //! computed tick `t` (so the spikes of tick `t` of source and target are known):
@@ -104,13 +104,66 @@ impl StdpParams {
     }
 }
 
-/// Mutable learning state of one dense connection in one engine: its own weights, the traces.
+/// Which synapses a plastic connection has, and the order of its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Topology {
+    /// Every source to every target: weight `k = j * n_post + i` (internal indices).
+    Dense,
+    /// Explicit synapses (no two between the same pair): weight `k` in CSR order by source
+    /// internal index.
+    Sparse(SparseTopology),
+}
+
+/// The synapses of a plastic sparse connection, indexed both ways.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseTopology {
+    /// `[n_pre + 1]`: synapses `indptr[j]..indptr[j + 1]` start at source `j`.
+    pub indptr: Vec<u32>,
+    /// Per synapse: target internal index.
+    pub targets: Vec<u32>,
+    /// Per synapse: source internal index.
+    pub sources: Vec<u32>,
+    /// `[n_post + 1]`: `by_target[col_ptr[i]..col_ptr[i + 1]]` are the synapses into target `i`.
+    pub col_ptr: Vec<u32>,
+    /// Synapse indices grouped by target.
+    pub by_target: Vec<u32>,
+    /// Per synapse: its position in the model's (C-order, CSR) synapse list.
+    pub spec_index: Vec<u32>,
+}
+
+impl SparseTopology {
+    /// From CSR rows by source internal index, and each synapse's position in the model's list.
+    pub fn new(indptr: Vec<u32>, targets: Vec<u32>, spec_index: Vec<u32>, n_post: usize) -> Self {
+        let mut sources = Vec::with_capacity(targets.len());
+        for (j, w) in indptr.windows(2).enumerate() {
+            sources.extend(core::iter::repeat_n(j as u32, (w[1] - w[0]) as usize));
+        }
+        let mut col_ptr = vec![0u32; n_post + 1];
+        for &i in &targets {
+            col_ptr[i as usize + 1] += 1;
+        }
+        for i in 0..n_post {
+            col_ptr[i + 1] += col_ptr[i];
+        }
+        let mut fill = col_ptr.clone();
+        let mut by_target = vec![0u32; targets.len()];
+        for (k, &i) in targets.iter().enumerate() {
+            by_target[fill[i as usize] as usize] = k as u32;
+            fill[i as usize] += 1;
+        }
+        SparseTopology { indptr, targets, sources, col_ptr, by_target, spec_index }
+    }
+}
+
+/// Mutable learning state of one plastic connection in one engine: its own weights, the traces.
 #[derive(Debug, Clone)]
 pub struct StdpState {
     /// Current parameters (rates and enable flag can change at run time).
     pub params: StdpParams,
-    /// The connection's weights (rows by source internal index).
+    /// The connection's weights (dense: rows by source internal index; sparse: CSR order).
     pub weights: DenseWeights,
+    /// Which synapses exist.
+    pub topology: Topology,
     /// Pre-synaptic traces (source internal index).
     pub x: Vec<i32>,
     /// Post-synaptic traces (target internal index).
@@ -129,10 +182,11 @@ pub struct StdpState {
 
 impl StdpState {
     /// Fresh state with the initial weights.
-    pub fn new(params: StdpParams, weights: DenseWeights, src: Layout, dst: Layout) -> Self {
+    pub fn new(params: StdpParams, weights: DenseWeights, topology: Topology, src: Layout, dst: Layout) -> Self {
         StdpState {
             params,
             weights,
+            topology,
             x: vec![0; src.len()],
             y: vec![0; dst.len()],
             moving: false,
@@ -146,7 +200,7 @@ impl StdpState {
 
     fn with_eligibility(mut self) -> Self {
         if self.params.eligibility_decay.is_some() {
-            self.elig = vec![0; self.x.len() * self.y.len()];
+            self.elig = vec![0; weights_len(&self.weights)];
         }
         self
     }
@@ -155,24 +209,24 @@ impl StdpState {
     /// internal indices of the source's and target's spikes of tick `t`, in any order, one
     /// entry per spike.
     pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32], reward: i64) {
-        let p = &self.params;
+        let StdpState { params: p, weights, topology, x, y, moving, src, dst, active, elig } = self;
         if !p.enabled {
             return;
         }
-        if !self.moving && pre.is_empty() && post.is_empty() && reward == 0 {
+        if !*moving && pre.is_empty() && post.is_empty() && reward == 0 {
             return;
         }
         // 1. traces (at most 2^16: the 32-bit form of the decay is exact, see fixed::decay_24)
         let (dp, dq) = (p.decay_pre, p.decay_post);
         if dp < DECAY_ONE {
-            self.x.iter_mut().for_each(|x| *x = decay_24(*x, dp));
+            x.iter_mut().for_each(|x| *x = decay_24(*x, dp));
         }
         if dq < DECAY_ONE {
-            self.y.iter_mut().for_each(|y| *y = decay_24(*y, dq));
+            y.iter_mut().for_each(|y| *y = decay_24(*y, dq));
         }
         if let Some(de) = p.eligibility_decay {
             if de < DECAY_ONE {
-                self.elig.iter_mut().for_each(|e| *e = decay(*e, de));
+                elig.iter_mut().for_each(|e| *e = decay(*e, de));
             }
         }
         let bump = |v: &mut i32| match p.pairing {
@@ -180,12 +234,12 @@ impl StdpState {
             Pairing::Nearest => *v = TRACE_ONE,
         };
         for &j in pre {
-            bump(&mut self.x[j as usize]);
+            bump(&mut x[j as usize]);
         }
         for &i in post {
-            bump(&mut self.y[i as usize]);
+            bump(&mut y[i as usize]);
         }
-        let n_post = self.y.len();
+        let n_post = y.len();
         let (lo, hi) = (p.w_min as i64, p.w_max as i64);
         let range = (hi - lo).max(1) as u64;
         let den = match p.rule {
@@ -195,120 +249,151 @@ impl StdpState {
         let rstdp = p.eligibility_decay.is_some();
         // A pair's change: to the weight (stochastic rounding), or, in the reward-modulated
         // mode, to the synapse's eligibility (2^-16 weight units, truncated toward zero).
-        let apply = |weights: &mut DenseWeights, elig: &mut [i32], k: usize, num: i64, r: u64| {
+        // `phase` 0 is depression (a pre spike against post trace `tr`), 1 potentiation.
+        let pair = |weights: &mut DenseWeights, elig: &mut [i32], k: usize, tr: i32, jl: u32, il: u32, phase: u64| {
+            let w = get(weights, k) as i64;
+            let num = if phase == 0 {
+                let m = match p.rule {
+                    StdpRule::Additive => 1,
+                    StdpRule::Multiplicative => w - lo,
+                };
+                -(p.a_minus * tr as i64 * m)
+            } else {
+                let m = match p.rule {
+                    StdpRule::Additive => 1,
+                    StdpRule::Multiplicative => hi - w,
+                };
+                p.a_plus * tr as i64 * m
+            };
             if rstdp {
                 let q = num / (den >> 16) as i64;
                 elig[k] = crate::fixed::saturate_i32(elig[k] as i64 + q);
             } else {
-                let w = get(weights, k) as i64;
+                let r = synapse_random(p.seed, t, jl, il, phase);
                 set(weights, k, (w + stochastic_round(num, den, r)).clamp(lo, hi));
             }
         };
         // 2. depression: each pre spike (duplicates each applied) against the non-zero post
         // traces (a zero trace gives a zero change, whatever the random number)
         if p.a_minus != 0 && !pre.is_empty() {
-            let mut active = core::mem::take(&mut self.active);
-            active.clear();
-            active.extend((0..n_post as u32).filter(|&i| self.y[i as usize] != 0));
-            for &j in pre {
-                let jl = self.src.to_logical(j as usize) as u32;
-                let row = j as usize * n_post;
-                for &i in &active {
-                    let y = self.y[i as usize] as i64;
-                    let k = row + i as usize;
-                    let m = match p.rule {
-                        StdpRule::Additive => 1,
-                        StdpRule::Multiplicative => get(&self.weights, k) as i64 - lo,
-                    };
-                    let r = if rstdp {
-                        0
-                    } else {
-                        synapse_random(p.seed, t, jl, self.dst.to_logical(i as usize) as u32, 0)
-                    };
-                    apply(&mut self.weights, &mut self.elig, k, -(p.a_minus * y * m), r);
+            match topology {
+                Topology::Dense => {
+                    active.clear();
+                    active.extend((0..n_post as u32).filter(|&i| y[i as usize] != 0));
+                    for &j in pre {
+                        let jl = src.to_logical(j as usize) as u32;
+                        let row = j as usize * n_post;
+                        for &i in active.iter() {
+                            let il = dst.to_logical(i as usize) as u32;
+                            pair(weights, elig, row + i as usize, y[i as usize], jl, il, 0);
+                        }
+                    }
+                }
+                Topology::Sparse(sp) => {
+                    for &j in pre {
+                        let jl = src.to_logical(j as usize) as u32;
+                        for k in sp.indptr[j as usize] as usize..sp.indptr[j as usize + 1] as usize {
+                            let i = sp.targets[k] as usize;
+                            if y[i] != 0 {
+                                pair(weights, elig, k, y[i], jl, dst.to_logical(i) as u32, 0);
+                            }
+                        }
+                    }
                 }
             }
-            self.active = active;
         }
         // 3. potentiation: each post spike against the non-zero pre traces
         if p.a_plus != 0 && !post.is_empty() {
-            let n_pre = self.x.len();
-            let mut active = core::mem::take(&mut self.active);
-            active.clear();
-            active.extend((0..n_pre as u32).filter(|&j| self.x[j as usize] != 0));
-            for &i in post {
-                let il = self.dst.to_logical(i as usize) as u32;
-                for &j in &active {
-                    let x = self.x[j as usize] as i64;
-                    let k = j as usize * n_post + i as usize;
-                    let m = match p.rule {
-                        StdpRule::Additive => 1,
-                        StdpRule::Multiplicative => hi - get(&self.weights, k) as i64,
-                    };
-                    let r = if rstdp {
-                        0
-                    } else {
-                        synapse_random(p.seed, t, self.src.to_logical(j as usize) as u32, il, 1)
-                    };
-                    apply(&mut self.weights, &mut self.elig, k, p.a_plus * x * m, r);
+            match topology {
+                Topology::Dense => {
+                    active.clear();
+                    active.extend((0..x.len() as u32).filter(|&j| x[j as usize] != 0));
+                    for &i in post {
+                        let il = dst.to_logical(i as usize) as u32;
+                        for &j in active.iter() {
+                            let jl = src.to_logical(j as usize) as u32;
+                            pair(weights, elig, j as usize * n_post + i as usize, x[j as usize], jl, il, 1);
+                        }
+                    }
+                }
+                Topology::Sparse(sp) => {
+                    for &i in post {
+                        let il = dst.to_logical(i as usize) as u32;
+                        for &k in &sp.by_target[sp.col_ptr[i as usize] as usize..sp.col_ptr[i as usize + 1] as usize] {
+                            let j = sp.sources[k as usize] as usize;
+                            if x[j] != 0 {
+                                pair(weights, elig, k as usize, x[j], src.to_logical(j) as u32, il, 1);
+                            }
+                        }
+                    }
                 }
             }
-            self.active = active;
         }
         // 4. reward (reward-modulated mode): w <- clamp(w + SR(R * e, 2^24)), R in Q8
         if rstdp && reward != 0 {
-            for (k, &e) in self.elig.iter().enumerate() {
+            for (k, &e) in elig.iter().enumerate() {
                 if e == 0 {
                     continue;
                 }
-                let (j, i) = (k / n_post, k % n_post);
-                let r = synapse_random(p.seed, t, self.src.to_logical(j) as u32, self.dst.to_logical(i) as u32, 2);
-                let w = get(&self.weights, k) as i64;
-                set(&mut self.weights, k, (w + stochastic_round(reward * e as i64, 1 << 24, r)).clamp(lo, hi));
+                let (j, i) = match topology {
+                    Topology::Dense => (k / n_post, k % n_post),
+                    Topology::Sparse(sp) => (sp.sources[k] as usize, sp.targets[k] as usize),
+                };
+                let r = synapse_random(p.seed, t, src.to_logical(j) as u32, dst.to_logical(i) as u32, 2);
+                let w = get(weights, k) as i64;
+                set(weights, k, (w + stochastic_round(reward * e as i64, 1 << 24, r)).clamp(lo, hi));
             }
         }
-        self.moving = self.x.iter().any(|&v| v != 0)
-            || self.y.iter().any(|&v| v != 0)
-            || (rstdp && self.elig.iter().any(|&e| e != 0));
+        *moving = x.iter().any(|&v| v != 0) || y.iter().any(|&v| v != 0) || (rstdp && elig.iter().any(|&e| e != 0));
+    }
+
+    /// The target (internal index) of each weight, in weight order.
+    fn target_of(&self, k: usize) -> usize {
+        match &self.topology {
+            Topology::Dense => k % self.y.len(),
+            Topology::Sparse(sp) => sp.targets[k] as usize,
+        }
     }
 
     /// Scales each target neuron's incoming weights so that they sum to `target`:
     /// `w <- clamp(floor((2 w target + s) / (2 s)), w_min, w_max)` with `s` the current sum;
     /// neurons whose weights sum to zero or less are left alone.
     pub fn normalize(&mut self, target: i64) {
-        let n_post = self.y.len();
         let (lo, hi) = (self.params.w_min as i64, self.params.w_max as i64);
-        let mut sums = vec![0i64; n_post];
-        match &self.weights {
-            DenseWeights::I8(w) => w.chunks_exact(n_post).for_each(|row| {
-                sums.iter_mut().zip(row).for_each(|(s, &x)| *s += x as i64);
-            }),
-            DenseWeights::I16(w) => w.chunks_exact(n_post).for_each(|row| {
-                sums.iter_mut().zip(row).for_each(|(s, &x)| *s += x as i64);
-            }),
+        let n = weights_len(&self.weights);
+        let mut sums = vec![0i64; self.y.len()];
+        for k in 0..n {
+            sums[self.target_of(k)] += get(&self.weights, k) as i64;
         }
         let scale = |w: i64, s: i64| if s <= 0 { w } else { (2 * w * target + s).div_euclid(2 * s).clamp(lo, hi) };
-        match &mut self.weights {
-            DenseWeights::I8(w) => w.chunks_exact_mut(n_post).for_each(|row| {
-                row.iter_mut().zip(&sums).for_each(|(x, &s)| *x = scale(*x as i64, s) as i8);
-            }),
-            DenseWeights::I16(w) => w.chunks_exact_mut(n_post).for_each(|row| {
-                row.iter_mut().zip(&sums).for_each(|(x, &s)| *x = scale(*x as i64, s) as i16);
-            }),
+        for k in 0..n {
+            let s = sums[self.target_of(k)];
+            let w = get(&self.weights, k) as i64;
+            set(&mut self.weights, k, scale(w, s));
         }
     }
 }
 
+/// Number of weights.
+pub fn weights_len(w: &DenseWeights) -> usize {
+    match w {
+        DenseWeights::I8(v) => v.len(),
+        DenseWeights::I16(v) => v.len(),
+    }
+}
+
+/// Weight `k` (either width).
 #[inline(always)]
-fn get(w: &DenseWeights, k: usize) -> i32 {
+pub fn get(w: &DenseWeights, k: usize) -> i32 {
     match w {
         DenseWeights::I8(v) => v[k] as i32,
         DenseWeights::I16(v) => v[k] as i32,
     }
 }
 
+/// Sets weight `k` (already within the width's range).
 #[inline(always)]
-fn set(w: &mut DenseWeights, k: usize, v: i64) {
+pub fn set(w: &mut DenseWeights, k: usize, v: i64) {
     match w {
         DenseWeights::I8(a) => a[k] = v as i8,
         DenseWeights::I16(a) => a[k] = v as i16,

@@ -166,6 +166,8 @@ pub enum ConnKind {
         weights: Vec<i32>,
         /// Extra delays (ticks); empty when every extra delay is 0.
         delays: Vec<u32>,
+        /// Plastic connections: each synapse's position in the model's synapse list.
+        order: Vec<u32>,
     },
 }
 
@@ -200,7 +202,7 @@ pub struct ConnParams {
     pub max_abs: u64,
     /// What it does.
     pub kind: ConnKind,
-    /// Online learning (dense connections only).
+    /// Online learning (dense and sparse connections).
     pub plastic: Option<crate::plasticity::StdpParams>,
 }
 
@@ -385,6 +387,25 @@ pub fn deliver_batch(
         }
         return (srcs.len() * n_out) as u64;
     }
+    if let (ConnKind::Sparse { indptr, targets, .. }, Some(w)) = (&c.kind, plastic) {
+        // a plastic sparse connection: current (unshifted) weights in CSR order; delay 0 and
+        // no per-synapse delays (checked when the model is compiled)
+        let len = slots.len() as u64;
+        let slot = &mut slots[((tick + c.delay as u64) % len) as usize];
+        let gs = c.dst.group_size();
+        let mut ops = 0u64;
+        for &s in srcs {
+            slot.reserve(c.max_abs);
+            let (k0, k1) = (indptr[s as usize] as usize, indptr[s as usize + 1] as usize);
+            for (k, &n) in (k0..k1).zip(&targets[k0..k1]) {
+                let n = n as usize;
+                slot.acc[n] = slot.acc[n].wrapping_add(crate::plasticity::get(w, k) << c.shift);
+                slot.mark(n / gs);
+            }
+            ops += (k1 - k0) as u64;
+        }
+        return ops;
+    }
     srcs.iter().map(|&s| deliver(c, s as usize, tick, slots)).sum()
 }
 
@@ -462,7 +483,7 @@ pub fn deliver(c: &ConnParams, src: usize, tick: u64, slots: &mut [Slot]) -> u64
             }
             ((r1 - r0) as u64) * ((c1 - c0) as u64)
         }
-        ConnKind::Sparse { indptr, targets, weights, delays } => {
+        ConnKind::Sparse { indptr, targets, weights, delays, .. } => {
             let (k0, k1) = (indptr[src] as usize, indptr[src + 1] as usize);
             let gs = c.dst.group_size();
             if delays.is_empty() {

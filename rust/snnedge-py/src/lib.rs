@@ -407,12 +407,12 @@ impl PyEngine {
     }
 
     /// The weights of a plastic connection: (n_out, n_in, flat int32 array, C-order).
-    fn weights<'py>(&self, py: Python<'py>, connection: &str) -> PyResult<(usize, usize, Bound<'py, PyArray1<i32>>)> {
-        let (n_out, n_in, w) = self.inner.plastic_weights(connection).map_err(|e| to_py_err(py, e))?;
-        Ok((n_out, n_in, w.into_pyarray(py)))
+    fn weights<'py>(&self, py: Python<'py>, connection: &str) -> PyResult<(Vec<usize>, Bound<'py, PyArray1<i32>>)> {
+        let (shape, w) = self.inner.plastic_weights(connection).map_err(|e| to_py_err(py, e))?;
+        Ok((shape, w.into_pyarray(py)))
     }
 
-    /// Replaces the weights of a plastic connection (flat, `[out, in]` C-order).
+    /// Replaces the weights of a plastic connection (flat, in the order `weights` returns).
     fn set_weights(&mut self, py: Python<'_>, connection: &str, weights: Vec<i64>) -> PyResult<()> {
         self.inner.set_plastic_weights(connection, &weights).map_err(|e| to_py_err(py, e))
     }

@@ -240,6 +240,10 @@ pub enum ConnectionSpec {
         /// Declared weight width: 4, 8 or 16 bits.
         #[serde(default = "default_weight_bits")]
         weight_bits: u32,
+        /// Online learning on the synapses (delay 0, no per-synapse delays, at most one
+        /// synapse per pair).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plasticity: Option<PlasticitySpec>,
     },
 }
 
@@ -301,7 +305,7 @@ pub enum Pairing {
     Nearest,
 }
 
-/// Pair-based STDP on a dense connection (see `plasticity.rs` and docs/numerics.md, "Learning").
+/// Pair-based STDP on a dense or sparse connection (see `plasticity.rs` and docs/numerics.md, "Learning").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlasticitySpec {
