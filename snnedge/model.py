@@ -239,14 +239,18 @@ class Conv2d:
     shift: int = 0
     delay: int = 0
     weight_bits: int = 8
+    plasticity: Optional[STDP] = None
 
     def to_spec(self) -> Dict[str, Any]:
-        return {
+        spec: Dict[str, Any] = {
             "kind": "Conv2d", "name": self.name, "source": self.source, "target": self.target,
             "weight": _tensor(self.name, "weight", self.weight, _weight_dtype(self.weight_bits)),
             "stride": _pair(self.stride), "padding": _pair(self.padding),
             "shift": int(self.shift), "delay": int(self.delay), "weight_bits": int(self.weight_bits),
         }
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
+        return spec
 
 
 @dataclass(frozen=True)

@@ -149,12 +149,8 @@ def trunc_div(num, d):
     return np.sign(num) * (np.abs(num) // d)
 
 
-def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0, mask=None):
-    """One tick of the learning contract on W[out, in] with traces x (pre) and y (post); with
-    E[out, in] the eligibility traces of reward-modulated STDP and the tick's reward; with
-    mask[out, in] the synapses of a sparse connection (the only entries that learn)."""
-    if mask is None:
-        mask = np.ones(W.shape, bool)
+def _traces(p, x, y, E, pre_counts, post_spikes):
+    """Step 1 of the learning contract: decay every trace (and eligibility), then bump."""
     x[:] = decay(x, p["trace_decay_pre"])
     y[:] = decay(y, p["trace_decay_post"])
     rstdp = p.get("eligibility_decay") is not None
@@ -167,6 +163,16 @@ def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0, mask=Non
             tr[hit] = TRACE_ONE
         else:
             tr[hit] = np.minimum(tr[hit] + counts[hit] * TRACE_ONE, TRACE_MAX)
+
+
+def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0, mask=None):
+    """One tick of the learning contract on W[out, in] with traces x (pre) and y (post); with
+    E[out, in] the eligibility traces of reward-modulated STDP and the tick's reward; with
+    mask[out, in] the synapses of a sparse connection (the only entries that learn)."""
+    if mask is None:
+        mask = np.ones(W.shape, bool)
+    _traces(p, x, y, E, pre_counts, post_spikes)
+    rstdp = p.get("eligibility_decay") is not None
     lo, hi = int(p["w_min"]), int(p["w_max"])
     mult = p.get("rule", "additive") == "multiplicative"
     den = (1 << 31) * (max(hi - lo, 1) if mult else 1)
@@ -200,6 +206,71 @@ def stdp_step(p, W, x, y, t, pre_counts, post_spikes, E=None, reward=0, mask=Non
         if ii2.size:
             r = synapse_random(p.get("seed", 0), t, jj2, ii2, 2)
             W[ii2, jj2] = np.clip(W[ii2, jj2] + stochastic_round(int(reward) * E[ii2, jj2], 1 << 24, r), lo, hi)
+
+
+def conv_pairs(c: Mapping[str, Any], src: Tuple[int, int, int], dst: Tuple[int, int, int]) -> np.ndarray:
+    """Q[target, source] = the C-order index of the kernel weight the pair uses, or -1."""
+    co, ci, kh, kw = tensor(c["weight"]).shape
+    sh, sw = c.get("stride") or [1, 1]
+    ph, pw = c.get("padding") or [0, 0]
+    _, h, wd = src
+    _, oh, ow = dst
+    Q = np.full((int(np.prod(dst)), int(np.prod(src))), -1, np.int64)
+    for cin in range(ci):
+        for y in range(h):
+            for x in range(wd):
+                s = (cin * h + y) * wd + x
+                for oy, ky in _window(y, kh, sh, ph, oh):
+                    for ox, kx in _window(x, kw, sw, pw, ow):
+                        for o in range(co):
+                            Q[(o * oh + oy) * ow + ox, s] = ((o * ci + cin) * kh + ky) * kw + kx
+    return Q
+
+
+def conv_stdp_step(p, K, Q, x, y, t, pre_counts, post_spikes, E, reward):
+    """One tick of the shared-weight contract: per phase, the traces of every pair that uses
+    kernel weight q are summed (S), then q changes once by SR(-/+ a * S * m, den), keyed by
+    (q, 2^32 - 1); exact Python integers."""
+    _traces(p, x, y, E, pre_counts, post_spikes)
+    lo, hi = int(p["w_min"]), int(p["w_max"])
+    mult = p.get("rule", "additive") == "multiplicative"
+    den = (1 << 31) * (max(hi - lo, 1) if mult else 1)
+    rstdp = p.get("eligibility_decay") is not None
+    flat, eflat = K.reshape(-1), E.reshape(-1)
+    I32 = (-(2**31), 2**31 - 1)
+
+    def phase(S, ph):
+        for q in np.flatnonzero(S):
+            w, s = int(flat[q]), int(S[q])
+            num = -int(p["a_minus"]) * s * ((w - lo) if mult else 1) if ph == 0 else \
+                int(p["a_plus"]) * s * ((hi - w) if mult else 1)
+            if rstdp:
+                d = den >> 16
+                quot = abs(num) // d * (1 if num >= 0 else -1)
+                eflat[q] = min(max(int(eflat[q]) + quot, I32[0]), I32[1])
+            else:
+                r = int(synapse_random(p.get("seed", 0), t, q, 0xFFFFFFFF, ph))
+                step = num // den + (1 if r % den < num % den else 0)
+                flat[q] = min(max(w + step, lo), hi)
+
+    if int(p["a_minus"]) != 0 and pre_counts.any():
+        S = np.zeros(flat.size, np.int64)
+        for j in np.flatnonzero(pre_counts):
+            v = Q[:, j] >= 0
+            np.add.at(S, Q[v, j], y[v] * int(pre_counts[j]))
+        phase(S, 0)
+    if int(p["a_plus"]) != 0 and post_spikes.any():
+        S = np.zeros(flat.size, np.int64)
+        for i in np.flatnonzero(post_spikes):
+            v = Q[i, :] >= 0
+            np.add.at(S, Q[i, v], x[v])
+        phase(S, 1)
+    if rstdp and reward != 0:
+        for q in np.flatnonzero(eflat):
+            r = int(synapse_random(p.get("seed", 0), t, q, 0xFFFFFFFF, 2))
+            num = int(reward) * int(eflat[q])
+            step = num // (1 << 24) + (1 if r % (1 << 24) < num % (1 << 24) else 0)
+            flat[q] = min(max(int(flat[q]) + step, lo), hi)
 
 
 def layer_order(spec: Mapping[str, Any], mats: List[Dict[int, np.ndarray]]) -> List[int]:
@@ -252,6 +323,13 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
                 mask = np.zeros(W.shape, bool)
                 mask[idx, pre_of] = True
                 synapses = (idx, pre_of)
+            elif c["kind"] == "Conv2d":  # the kernel, and which kernel weight each pair uses
+                K = tensor(c["weight"]).copy()
+                Q = conv_pairs(c, src_geo[c["source"]], src_geo[c["target"]])
+                plastic[ci] = dict(p=c["plasticity"], W=K, Q=Q, x=np.zeros(Q.shape[1], np.int64),
+                                   y=np.zeros(Q.shape[0], np.int64), shift=int(c.get("shift", 0)),
+                                   on=c["plasticity"].get("enabled", True), E=np.zeros_like(K), synapses=None)
+                continue
             else:
                 W = tensor(c["weight"]).copy()
                 mask, synapses = None, None
@@ -321,9 +399,15 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
                 continue
             c = conns[ci]
             pre = x_in[t] if c["source"] == "input" else hist[c["source"]][t]
-            stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t], ps["E"], reward_at.get(t, 0),
-                      ps["mask"])
-            mats[ci] = {0: ps["W"] << ps["shift"]}
+            if "Q" in ps:
+                conv_stdp_step(ps["p"], ps["W"], ps["Q"], ps["x"], ps["y"], t, pre, hist[c["target"]][t], ps["E"],
+                               reward_at.get(t, 0))
+                flat = np.concatenate([ps["W"].reshape(-1), [0]])
+                mats[ci] = {0: flat[ps["Q"]] << ps["shift"]}  # Q = -1 (no pair) picks the 0
+            else:
+                stdp_step(ps["p"], ps["W"], ps["x"], ps["y"], t, pre, hist[c["target"]][t], ps["E"],
+                          reward_at.get(t, 0), ps["mask"])
+                mats[ci] = {0: ps["W"] << ps["shift"]}
 
     out_name = spec.get("output") or names[-1]
     ts, ns = np.nonzero(hist[out_name])

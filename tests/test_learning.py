@@ -73,7 +73,7 @@ def events_for(rng: np.random.Generator, model: se.Model) -> np.ndarray:
 
 
 def check(model: se.Model, engine: se.Engine, spikes: np.ndarray, events: np.ndarray, end_tick: int, rewards=()):
-    evs = [(int(e["t"]), int(e["x"]), 0, int(e["p"])) for e in events]
+    evs = [(int(e["t"]), int(e["x"]), int(e["y"]), int(e["p"])) for e in events]
     ref_spikes, ref_states, _ = simulate(model.spec, evs, end_tick, rewards)
     assert [(int(s["t"]), int(s["neuron"])) for s in spikes] == ref_spikes
     for name, ref in ref_states.items():
@@ -122,6 +122,68 @@ def test_sparse_learning_equals_reference(rule, pairing, rstdp, seed, data):
     events = events_for(rng, model)
     last = int(events["t"][-1]) // model.tick_us if len(events) else 0
     end_tick = last + data.draw(st.integers(0, 20), label="extra")
+    rewards = sorted((int(rng.integers(0, (end_tick + 1) * model.tick_us)), int(rng.integers(-600, 600)))
+                     for _ in range(int(rng.integers(0, 6)) if rstdp else 0))
+    eng = se.Engine(model)
+    for t_us, value in rewards:
+        eng.reward(value, t_us)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(events)), max_size=4), label="cuts"))
+    parts, prev = [], 0
+    for cut in cuts + [len(events)]:
+        parts.append(eng.feed(events[prev:cut]))
+        prev = cut
+    parts.append(eng.advance(end_tick * model.tick_us))
+    check(model, eng, np.concatenate(parts), events, end_tick, rewards)
+
+
+def plastic_conv_network(rng: np.random.Generator, rule: str, pairing: str, rstdp: bool = False) -> se.Model:
+    """input (C, H, W) -conv(plastic)-> a (C', H', W') -dense(maybe plastic)-> b."""
+    c_in, h, w = int(rng.integers(1, 3)), int(rng.integers(3, 7)), int(rng.integers(3, 7))
+    kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    ph, pw = int(rng.integers(0, kh)), int(rng.integers(0, kw))
+    c_out = int(rng.integers(1, 4))
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    n_b = int(rng.integers(1, 5))
+    layers = [random_layer(rng, "a", str(rng.choice(["IF", "LIF", "CubaLIF"])), (c_out, oh, ow)),
+              random_layer(rng, "b", str(rng.choice(["IF", "LIF", "LI"])), (n_b,))]
+
+    def stdp(bits: int) -> se.STDP:
+        hi_w = 2 ** (bits - 1) - 1
+        w_max = int(rng.integers(1, hi_w + 1))
+        w_min = int(rng.integers(-hi_w - 1, w_max + 1)) if rng.random() < 0.5 else 0
+        return se.STDP(a_plus=int(rng.integers(0, 1 << 22)), a_minus=int(rng.integers(0, 1 << 22)),
+                       trace_decay_pre=int(rng.choice([0, 30000, 62000, 65536])),
+                       trace_decay_post=int(rng.choice([0, 30000, 62000, 65536])),
+                       w_min=w_min, w_max=w_max, rule=rule, pairing=pairing, seed=int(rng.integers(0, 2**63)),
+                       eligibility_decay=int(rng.choice([0, 50000, 64000, 65536])) if rstdp else None)
+
+    bits = int(rng.choice([8, 8, 16]))
+    p = stdp(bits)
+    kernel = rng.integers(p.w_min, p.w_max + 1, size=(c_out, c_in, kh, kw))
+    conns = [se.Conv2d("conv", "input", "a", kernel, stride=(sh, sw), padding=(ph, pw), shift=int(rng.choice([0, 2])),
+                       weight_bits=bits, plasticity=p)]
+    p2 = stdp(8)
+    w2 = rng.integers(p2.w_min, p2.w_max + 1, size=(n_b, c_out * oh * ow))
+    conns.append(se.Dense("a_b", "a", "b", w2, plasticity=p2 if rng.random() < 0.5 else None))
+    return se.Model((c_in, h, w), int(rng.choice([1, 1000])), layers, conns)
+
+
+@pytest.mark.parametrize("rule,pairing,rstdp", RULES_SPARSE)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**63 - 1), data=st.data())
+def test_conv_learning_equals_reference(rule, pairing, rstdp, seed, data):
+    """Shared-weight learning on convolutions: the engine equals the reference, whatever the
+    chunking, with rewards in the reward-modulated mode."""
+    rng = np.random.default_rng(seed)
+    model = plastic_conv_network(rng, rule, pairing, rstdp)
+    c_in, h, w = model.input_shape
+    n = int(rng.integers(0, 300))
+    span = int(rng.integers(1, 40)) * model.tick_us
+    events = se.make_events(np.sort(rng.integers(0, span, n)), rng.integers(0, w, n), rng.integers(0, h, n),
+                            rng.integers(0, c_in, n))
+    last = int(events["t"][-1]) // model.tick_us if len(events) else 0
+    end_tick = last + data.draw(st.integers(0, 15), label="extra")
     rewards = sorted((int(rng.integers(0, (end_tick + 1) * model.tick_us)), int(rng.integers(-600, 600)))
                      for _ in range(int(rng.integers(0, 6)) if rstdp else 0))
     eng = se.Engine(model)
@@ -303,20 +365,35 @@ def test_set_state_writes_thresholds_and_membranes():
         eng.set_state("o", i=[0, 0, 0])
 
 
-def test_sparse_learning_survives_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("kind", ["sparse", "conv"])
+def test_sparse_and_conv_learning_survive_a_checkpoint(tmp_path, kind):
     """Checkpoint half-way, restore, continue: the same spikes and weights as one run."""
     rng = np.random.default_rng(11)
-    model = plastic_network(rng, "additive", "all_to_all", sparse=True)
-    events = events_for(np.random.default_rng(12), model)
-    while len(events) < 50:
+    if kind == "sparse":  # a network with enough synapses and events to learn
+        model = plastic_network(rng, "additive", "all_to_all", sparse=True)
         events = events_for(rng, model)
+        while len(events) < 100 or model.spec["connections"][0]["indices"]["shape"][0] < 20:
+            model = plastic_network(rng, "additive", "all_to_all", sparse=True)
+            events = events_for(rng, model)
+        name = "in_a"
+    else:
+        model = plastic_conv_network(rng, "multiplicative", "all_to_all", rstdp=True)
+        c_in, h, w = model.input_shape
+        n = 400
+        events = se.make_events(np.sort(rng.integers(0, 60 * model.tick_us, n)), rng.integers(0, w, n),
+                                rng.integers(0, h, n), rng.integers(0, c_in, n))
+        name = "conv"
     half = len(events) // 2
-    whole = se.Engine(model)
+    whole, first = se.Engine(model), se.Engine(model)
+    if kind == "conv":
+        for e in (whole, first):
+            e.reward(300, int(events["t"][half]) + 2 * model.tick_us)
+    w0 = whole.weights(name).copy()
     ref = np.concatenate([whole.feed(events), whole.advance(int(events["t"][-1]) + 5 * model.tick_us)])
-    first = se.Engine(model)
+    assert not np.array_equal(whole.weights(name), w0), "nothing learned"
     out = [first.feed(events[:half])]
     first.checkpoint(tmp_path / "half.snnc")
     second = se.Engine.restore(model, tmp_path / "half.snnc")
     out += [second.feed(events[half:]), second.advance(int(events["t"][-1]) + 5 * model.tick_us)]
     np.testing.assert_array_equal(np.concatenate(out), ref)
-    np.testing.assert_array_equal(second.weights("in_a"), whole.weights("in_a"))
+    np.testing.assert_array_equal(second.weights(name), whole.weights(name))

@@ -27,7 +27,7 @@ use crate::event::{Event, EventSlice, Spike};
 use crate::fixed::{decay, decay_24, saturate, DECAY_ONE};
 use crate::network::{LayerParams, NetworkParams};
 use crate::neuron::{catch_up, step, NeuronState, Reset};
-use crate::plasticity::{get, set, weights_len, SparseTopology, StdpState, Topology};
+use crate::plasticity::{get, set, weights_len, ConvTopology, SparseTopology, StdpParams, StdpState, Topology};
 use crate::synapse::{deliver_batch, ConnKind, DenseWeights, Node, Slot};
 
 /// Counters of the work done (since creation or the last [`Engine::reset`]).
@@ -225,16 +225,25 @@ impl Engine {
                     Some(StdpState::new(p.clone(), weights.clone(), Topology::Dense, c.src, c.dst))
                 }
                 (Some(p), ConnKind::Sparse { indptr, targets, weights, order, .. }) => {
-                    // the engine keeps the unshifted weights, narrow enough for the bounds
-                    let w: Vec<i32> = weights.iter().map(|&x| x >> c.shift).collect();
-                    let narrow = i8::try_from(p.w_min).is_ok() && i8::try_from(p.w_max).is_ok();
-                    let w = if narrow {
-                        DenseWeights::I8(Aligned::from_slice(&w.iter().map(|&x| x as i8).collect::<Vec<_>>()))
-                    } else {
-                        DenseWeights::I16(Aligned::from_slice(&w.iter().map(|&x| x as i16).collect::<Vec<_>>()))
-                    };
                     let topo = SparseTopology::new(indptr.clone(), targets.clone(), order.clone(), c.dst.len());
+                    let w = unshifted(weights, c.shift, p);
                     Some(StdpState::new(p.clone(), w, Topology::Sparse(topo), c.src, c.dst))
+                }
+                (Some(p), ConnKind::Conv { kernel, kh, kw, sh, sw, ph, pw, c_out, rows, cols }) => {
+                    let topo = ConvTopology {
+                        c_in: c.src.c,
+                        kh: *kh,
+                        kw: *kw,
+                        sh: *sh,
+                        sw: *sw,
+                        ph: *ph,
+                        pw: *pw,
+                        c_out: *c_out,
+                        rows: rows.clone(),
+                        cols: cols.clone(),
+                    };
+                    let w = unshifted(kernel, c.shift, p);
+                    Some(StdpState::new(p.clone(), w, Topology::Conv(topo), c.src, c.dst))
                 }
                 _ => None,
             })
@@ -826,7 +835,8 @@ impl Engine {
     }
 
     /// The current weights of a plastic connection and their shape: `[out, in]` in C-order
-    /// indices (dense), `[nnz]` in the model's synapse order (sparse).
+    /// indices (dense), `[nnz]` in the model's synapse order (sparse), the kernel
+    /// `[C_out, C_in, kh, kw]` (convolution).
     pub fn plastic_weights(&self, connection: &str) -> Result<(Vec<usize>, Vec<i32>)> {
         let k = self.plastic_index(connection)?;
         let c = &self.net.connections[k];
@@ -848,6 +858,12 @@ impl Engine {
                     out[pos as usize] = get(&p.weights, kk);
                 }
                 vec![out.len()]
+            }
+            Topology::Conv(cv) => {
+                for q in 0..out.len() {
+                    out[cv.spec_index(q)] = get(&p.weights, q);
+                }
+                vec![cv.c_out, cv.c_in, cv.kh, cv.kw]
             }
         };
         Ok((shape, out))
@@ -890,6 +906,11 @@ impl Engine {
                 Topology::Sparse(sp) => {
                     for (kk, &pos) in sp.spec_index.iter().enumerate() {
                         set(&mut p.weights, kk, weights[pos as usize]);
+                    }
+                }
+                Topology::Conv(cv) => {
+                    for q in 0..weights.len() {
+                        set(&mut p.weights, q, weights[cv.spec_index(q)]);
                     }
                 }
             }
@@ -1288,5 +1309,16 @@ fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u6
                 queue_live(live_mark, live_next, g, t);
             }
         }
+    }
+}
+
+/// A plastic connection's compiled (shifted) weights, unshifted, in the narrowest width that
+/// holds its bounds: the engine's own learning copy.
+fn unshifted(weights: &[i32], shift: u32, p: &StdpParams) -> DenseWeights {
+    let w: Vec<i32> = weights.iter().map(|&x| x >> shift).collect();
+    if i8::try_from(p.w_min).is_ok() && i8::try_from(p.w_max).is_ok() {
+        DenseWeights::I8(Aligned::from_slice(&w.iter().map(|&x| x as i8).collect::<Vec<_>>()))
+    } else {
+        DenseWeights::I16(Aligned::from_slice(&w.iter().map(|&x| x as i16).collect::<Vec<_>>()))
     }
 }

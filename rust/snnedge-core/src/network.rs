@@ -563,7 +563,7 @@ fn compile_connection_inner(
             }
             Ok((cp, *delay as u64))
         }
-        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
+        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, plasticity, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -613,27 +613,31 @@ fn compile_connection_inner(
                     }
                 }
             }
-            let max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
-            Ok((
-                mk(
-                    *delay,
-                    *shift,
-                    max_abs,
-                    ConnKind::Conv {
-                        kernel,
-                        kh,
-                        kw,
-                        sh,
-                        sw,
-                        ph,
-                        pw,
-                        c_out,
-                        rows: window_table(src.h, kh, sh, ph, oh),
-                        cols: window_table(src.w, kw, sw, pw, ow),
-                    },
-                ),
-                *delay as u64,
-            ))
+            let mut max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
+            let mut plastic = None;
+            if let Some(pl) = plasticity {
+                plastic = Some(plastic_params(name, pl, lo, hi, *delay, &w)?);
+                max_abs = (pl.w_min.unsigned_abs().max(pl.w_max.unsigned_abs())) << shift;
+            }
+            let mut cp = mk(
+                *delay,
+                *shift,
+                max_abs,
+                ConnKind::Conv {
+                    kernel,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    ph,
+                    pw,
+                    c_out,
+                    rows: window_table(src.h, kh, sh, ph, oh),
+                    cols: window_table(src.w, kw, sw, pw, ow),
+                },
+            );
+            cp.plastic = plastic;
+            Ok((cp, *delay as u64))
         }
         ConnectionSpec::Pool2d { mode, kernel, stride, padding, weight, delay, .. } => {
             check_delay(*delay)?;

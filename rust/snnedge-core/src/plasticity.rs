@@ -1,4 +1,5 @@
-//! Online learning in integer arithmetic: pair-based STDP on dense and sparse connections.
+//! Online learning in integer arithmetic: pair-based STDP on dense, sparse and convolutional
+//! (shared-weight) connections.
 //!
 //! The contract (`docs/numerics.md`, "Learning"), per plastic connection, after every layer has
 //! computed tick `t` (so the spikes of tick `t` of source and target are known):
@@ -112,6 +113,44 @@ pub enum Topology {
     /// Explicit synapses (no two between the same pair): weight `k` in CSR order by source
     /// internal index.
     Sparse(SparseTopology),
+    /// A convolution: weight `q = ((ci * kh + ky) * kw + kx) * c_out + o` is shared by every
+    /// pair its window relates; the changes of one tick are summed per weight, then rounded once.
+    Conv(ConvTopology),
+}
+
+/// The geometry of a plastic convolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvTopology {
+    /// Input channels.
+    pub c_in: usize,
+    /// Kernel rows.
+    pub kh: usize,
+    /// Kernel columns.
+    pub kw: usize,
+    /// Row stride.
+    pub sh: usize,
+    /// Column stride.
+    pub sw: usize,
+    /// Row padding.
+    pub ph: usize,
+    /// Column padding.
+    pub pw: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Per source row: the output rows whose window covers it.
+    pub rows: Vec<(u16, u16)>,
+    /// Per source column: the output columns whose window covers it.
+    pub cols: Vec<(u16, u16)>,
+}
+
+impl ConvTopology {
+    /// The C-order (`[C_out, C_in, kh, kw]`) index of kernel weight `q`.
+    pub fn spec_index(&self, q: usize) -> usize {
+        let (o, rest) = (q % self.c_out, q / self.c_out);
+        let (kx, rest) = (rest % self.kw, rest / self.kw);
+        let (ky, ci) = (rest % self.kh, rest / self.kh);
+        ((o * self.c_in + ci) * self.kh + ky) * self.kw + kx
+    }
 }
 
 /// The synapses of a plastic sparse connection, indexed both ways.
@@ -175,6 +214,8 @@ pub struct StdpState {
     dst: Layout,
     /// Scratch: indices of the non-zero traces.
     active: Vec<u32>,
+    /// Scratch (convolutions): the summed trace of each kernel weight in one phase.
+    sums: Vec<i64>,
     /// Reward-modulated mode: eligibility per synapse (same order as the weights), in 2^-16
     /// weight units.
     pub elig: Vec<i32>,
@@ -193,6 +234,7 @@ impl StdpState {
             src,
             dst,
             active: Vec::new(),
+            sums: Vec::new(),
             elig: Vec::new(),
         }
         .with_eligibility()
@@ -209,7 +251,7 @@ impl StdpState {
     /// internal indices of the source's and target's spikes of tick `t`, in any order, one
     /// entry per spike.
     pub fn step(&mut self, t: u64, pre: &[u32], post: &[u32], reward: i64) {
-        let StdpState { params: p, weights, topology, x, y, moving, src, dst, active, elig } = self;
+        let StdpState { params: p, weights, topology, x, y, moving, src, dst, active, sums, elig } = self;
         if !p.enabled {
             return;
         }
@@ -273,10 +315,59 @@ impl StdpState {
                 set(weights, k, (w + stochastic_round(num, den, r)).clamp(lo, hi));
             }
         };
+        if let Topology::Conv(cv) = topology {
+            // 2-3 for shared weights: per phase, the traces of every pair a weight relates are
+            // summed exactly, then the weight changes once (see docs/numerics.md)
+            if p.a_minus != 0 && !pre.is_empty() {
+                sums.clear();
+                sums.resize(weights_len(weights), 0);
+                for &j in pre {
+                    let (ci, yy, xx) = src.coord(j as usize);
+                    let ((r0, r1), (c0, c1)) = (cv.rows[yy], cv.cols[xx]);
+                    for oy in r0 as usize..r1 as usize {
+                        let ky = yy + cv.ph - oy * cv.sh;
+                        for ox in c0 as usize..c1 as usize {
+                            let kx = xx + cv.pw - ox * cv.sw;
+                            let q0 = ((ci * cv.kh + ky) * cv.kw + kx) * cv.c_out;
+                            let t0 = dst.index(0, oy, ox);
+                            for (s, &tr) in sums[q0..q0 + cv.c_out].iter_mut().zip(&y[t0..t0 + cv.c_out]) {
+                                *s += tr as i64;
+                            }
+                        }
+                    }
+                }
+                conv_phase(p, cv, weights, elig, sums, t, 0, den);
+            }
+            if p.a_plus != 0 && !post.is_empty() {
+                sums.clear();
+                sums.resize(weights_len(weights), 0);
+                for &i in post {
+                    let (o, oy, ox) = dst.coord(i as usize);
+                    for ky in 0..cv.kh {
+                        let Some(yy) = (oy * cv.sh + ky).checked_sub(cv.ph).filter(|&v| v < src.h) else {
+                            continue;
+                        };
+                        for kx in 0..cv.kw {
+                            let Some(xx) = (ox * cv.sw + kx).checked_sub(cv.pw).filter(|&v| v < src.w) else {
+                                continue;
+                            };
+                            for ci in 0..cv.c_in {
+                                let tr = x[src.index(ci, yy, xx)];
+                                if tr != 0 {
+                                    sums[((ci * cv.kh + ky) * cv.kw + kx) * cv.c_out + o] += tr as i64;
+                                }
+                            }
+                        }
+                    }
+                }
+                conv_phase(p, cv, weights, elig, sums, t, 1, den);
+            }
+        }
         // 2. depression: each pre spike (duplicates each applied) against the non-zero post
         // traces (a zero trace gives a zero change, whatever the random number)
-        if p.a_minus != 0 && !pre.is_empty() {
+        if p.a_minus != 0 && !pre.is_empty() && !matches!(topology, Topology::Conv(_)) {
             match topology {
+                Topology::Conv(_) => {}
                 Topology::Dense => {
                     active.clear();
                     active.extend((0..n_post as u32).filter(|&i| y[i as usize] != 0));
@@ -303,8 +394,9 @@ impl StdpState {
             }
         }
         // 3. potentiation: each post spike against the non-zero pre traces
-        if p.a_plus != 0 && !post.is_empty() {
+        if p.a_plus != 0 && !post.is_empty() && !matches!(topology, Topology::Conv(_)) {
             match topology {
+                Topology::Conv(_) => {}
                 Topology::Dense => {
                     active.clear();
                     active.extend((0..x.len() as u32).filter(|&j| x[j as usize] != 0));
@@ -335,11 +427,14 @@ impl StdpState {
                 if e == 0 {
                     continue;
                 }
-                let (j, i) = match topology {
-                    Topology::Dense => (k / n_post, k % n_post),
-                    Topology::Sparse(sp) => (sp.sources[k] as usize, sp.targets[k] as usize),
+                let (jl, il) = match topology {
+                    Topology::Dense => (src.to_logical(k / n_post) as u32, dst.to_logical(k % n_post) as u32),
+                    Topology::Sparse(sp) => {
+                        (src.to_logical(sp.sources[k] as usize) as u32, dst.to_logical(sp.targets[k] as usize) as u32)
+                    }
+                    Topology::Conv(cv) => (cv.spec_index(k) as u32, u32::MAX),
                 };
-                let r = synapse_random(p.seed, t, src.to_logical(j) as u32, dst.to_logical(i) as u32, 2);
+                let r = synapse_random(p.seed, t, jl, il, 2);
                 let w = get(weights, k) as i64;
                 set(weights, k, (w + stochastic_round(reward * e as i64, 1 << 24, r)).clamp(lo, hi));
             }
@@ -352,6 +447,8 @@ impl StdpState {
         match &self.topology {
             Topology::Dense => k % self.y.len(),
             Topology::Sparse(sp) => sp.targets[k] as usize,
+            // a kernel's weights: those of one output channel
+            Topology::Conv(cv) => k % cv.c_out,
         }
     }
 
@@ -370,6 +467,44 @@ impl StdpState {
             let s = sums[self.target_of(k)];
             let w = get(&self.weights, k) as i64;
             set(&mut self.weights, k, scale(w, s));
+        }
+    }
+}
+
+/// One phase (0 depression, 1 potentiation) of a shared-weight connection: weight `q` changes
+/// by `SR(∓a · sums[q] · m, den)` (or its eligibility by the truncated quotient), in 128-bit
+/// arithmetic since `sums[q]` adds up the traces of every pair of the tick.
+#[allow(clippy::too_many_arguments)]
+fn conv_phase(
+    p: &StdpParams,
+    cv: &ConvTopology,
+    weights: &mut DenseWeights,
+    elig: &mut [i32],
+    sums: &[i64],
+    t: u64,
+    phase: u64,
+    den: u64,
+) {
+    let (lo, hi) = (p.w_min as i128, p.w_max as i128);
+    let mult = p.rule == StdpRule::Multiplicative;
+    for (q, &s) in sums.iter().enumerate() {
+        if s == 0 {
+            continue;
+        }
+        let w = get(weights, q) as i128;
+        let num = if phase == 0 {
+            -(p.a_minus as i128) * s as i128 * if mult { w - lo } else { 1 }
+        } else {
+            p.a_plus as i128 * s as i128 * if mult { hi - w } else { 1 }
+        };
+        if p.eligibility_decay.is_some() {
+            let e = elig[q] as i128 + num / (den >> 16) as i128;
+            elig[q] = e.clamp(i32::MIN as i128, i32::MAX as i128) as i32;
+        } else {
+            let d = den as i128;
+            let r = synapse_random(p.seed, t, cv.spec_index(q) as u32, u32::MAX, phase);
+            let step = num.div_euclid(d) + ((r % den) < num.rem_euclid(d) as u64) as i128;
+            set(weights, q, (w + step).clamp(lo, hi) as i64);
         }
     }
 }

@@ -202,7 +202,7 @@ pub struct ConnParams {
     pub max_abs: u64,
     /// What it does.
     pub kind: ConnKind,
-    /// Online learning (dense and sparse connections).
+    /// Online learning (dense, sparse and convolutional connections).
     pub plastic: Option<crate::plasticity::StdpParams>,
 }
 
@@ -386,6 +386,32 @@ pub fn deliver_batch(
             }
         }
         return (srcs.len() * n_out) as u64;
+    }
+    if let (ConnKind::Conv { kh, kw, ph, pw, sh, sw, c_out, rows, cols, .. }, Some(w)) = (&c.kind, plastic) {
+        // a plastic convolution: the current (unshifted) kernel, `[c_in][kh][kw][c_out]`
+        let len = slots.len() as u64;
+        let slot = &mut slots[((tick + c.delay as u64) % len) as usize];
+        let (ow, c_out) = (c.dst.w, *c_out);
+        let mut ops = 0u64;
+        for &s in srcs {
+            slot.reserve(c.max_abs);
+            let (ci, y, x) = c.src.coord(s as usize);
+            let ((r0, r1), (c0, c1)) = (rows[y], cols[x]);
+            for oy in r0 as usize..r1 as usize {
+                let ky = y + ph - oy * sh;
+                for ox in c0 as usize..c1 as usize {
+                    let kx = x + pw - ox * sw;
+                    let pos = oy * ow + ox;
+                    let k0 = ((ci * kh + ky) * kw + kx) * c_out;
+                    for (o, a) in slot.acc[pos * c_out..(pos + 1) * c_out].iter_mut().enumerate() {
+                        *a = a.wrapping_add(crate::plasticity::get(w, k0 + o) << c.shift);
+                    }
+                    slot.mark(pos);
+                }
+                ops += (c1 - c0) as u64 * c_out as u64;
+            }
+        }
+        return ops;
     }
     if let (ConnKind::Sparse { indptr, targets, .. }, Some(w)) = (&c.kind, plastic) {
         // a plastic sparse connection: current (unshifted) weights in CSR order; delay 0 and

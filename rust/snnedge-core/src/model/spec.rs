@@ -188,6 +188,9 @@ pub enum ConnectionSpec {
         /// Declared weight width: 4, 8 or 16 bits.
         #[serde(default = "default_weight_bits")]
         weight_bits: u32,
+        /// Online learning of the shared kernel (delay 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plasticity: Option<PlasticitySpec>,
     },
     /// Channel-wise sum or average pooling from `(C, H, W)` to `(C, H_out, W_out)`.
     Pool2d {
@@ -305,7 +308,7 @@ pub enum Pairing {
     Nearest,
 }
 
-/// Pair-based STDP on a dense or sparse connection (see `plasticity.rs` and docs/numerics.md, "Learning").
+/// Pair-based STDP on a dense, sparse or convolutional connection (see `plasticity.rs` and docs/numerics.md, "Learning").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlasticitySpec {
