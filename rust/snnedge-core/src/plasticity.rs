@@ -457,12 +457,31 @@ impl StdpState {
     /// neurons whose weights sum to zero or less are left alone.
     pub fn normalize(&mut self, target: i64) {
         let (lo, hi) = (self.params.w_min as i64, self.params.w_max as i64);
+        let scale = |w: i64, s: i64| if s <= 0 { w } else { (2 * w * target + s).div_euclid(2 * s).clamp(lo, hi) };
+        let n_post = self.y.len();
+        if let (Topology::Dense, Some(n)) = (&self.topology, core::num::NonZeroUsize::new(n_post)) {
+            // rows by source: sum down the columns, then scale each row against the sums
+            let n = n.get();
+            let mut sums = vec![0i64; n];
+            match &mut self.weights {
+                DenseWeights::I8(w) => {
+                    w.chunks_exact(n).for_each(|row| sums.iter_mut().zip(row).for_each(|(s, &x)| *s += x as i64));
+                    w.chunks_exact_mut(n)
+                        .for_each(|row| row.iter_mut().zip(&sums).for_each(|(x, &s)| *x = scale(*x as i64, s) as i8));
+                }
+                DenseWeights::I16(w) => {
+                    w.chunks_exact(n).for_each(|row| sums.iter_mut().zip(row).for_each(|(s, &x)| *s += x as i64));
+                    w.chunks_exact_mut(n)
+                        .for_each(|row| row.iter_mut().zip(&sums).for_each(|(x, &s)| *x = scale(*x as i64, s) as i16));
+                }
+            }
+            return;
+        }
         let n = weights_len(&self.weights);
-        let mut sums = vec![0i64; self.y.len()];
+        let mut sums = vec![0i64; n_post];
         for k in 0..n {
             sums[self.target_of(k)] += get(&self.weights, k) as i64;
         }
-        let scale = |w: i64, s: i64| if s <= 0 { w } else { (2 * w * target + s).div_euclid(2 * s).clamp(lo, hi) };
         for k in 0..n {
             let s = sums[self.target_of(k)];
             let w = get(&self.weights, k) as i64;
