@@ -8,6 +8,15 @@ The Python API in one screen::
     spikes = engine.feed(events)        # events: EVENT_DTYPE array, any chunk
     spikes = engine.advance(t_us)       # time passes without input
     engine.state("motion")["v"]         # membrane potentials, shaped like the layer
+    events = se.read_events("rec.raw")  # any event file format (docs/formats.md)
+    for chunk in se.open_events("rec.aedat4", chunk_us=10_000): ...
+
+Encoders (``se.encode.rate``, ``latency``, ``population``, ``delta``, ``audio``,
+``frames_to_events``) turn ordinary signals, images, audio and video into event streams
+(docs/encoders.md).
+
+Live sensors (docs/protocol.md, docs/daemon.md)::
+
     for r in se.stream("socket://127.0.0.1:7000", model, window_us=50_000):   # live sensors
         print(r.label, r.counts)
 
@@ -15,13 +24,17 @@ See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
 from __future__ import annotations
 
-from . import _core
+from . import _core, encode
 from .engine import Engine
 from .errors import (
+    CheckpointError,
     ConfigError,
     DeviceError,
+    EventFormatError,
+    EventIOError,
     EventOutOfRangeError,
     FrameError,
+    InvalidParameterError,
     LateEventError,
     ModelError,
     ModelFormatError,
@@ -29,10 +42,14 @@ from .errors import (
     ProtocolError,
     ShapeError,
     SnnEdgeError,
+    TruncatedFileError,
+    UnencodableEventsError,
+    UnknownFormatError,
     UnknownNameError,
     UnsortedEventsError,
 )
 from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events, make_events
+from .formats import EventStream, convert, open_events, probe, read_events, write_events
 from .model import (
     IF,
     LI,
@@ -45,6 +62,7 @@ from .model import (
     Integrator,
     Layer,
     Model,
+    STDP,
     Sparse,
     SumPool2d,
     load_model,
@@ -56,8 +74,12 @@ __version__: str = _core.__version__
 __all__ = [
     "EVENT_DTYPE", "SPIKE_DTYPE", "as_events", "make_events",
     "Model", "load_model", "Engine", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
-    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
+    "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse",
     "SnnEdgeError", "ShapeError", "UnsortedEventsError", "LateEventError", "EventOutOfRangeError",
+    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError", "CheckpointError",
+    "read_events", "open_events", "write_events", "probe", "convert", "EventStream",
+    "EventFormatError", "TruncatedFileError", "UnknownFormatError", "EventIOError", "UnencodableEventsError",
+    "InvalidParameterError", "encode",
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
     "FrameError", "ProtocolError", "DeviceError", "ConfigError",
     "stream", "astream", "Stream", "WindowResult",

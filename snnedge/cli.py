@@ -4,6 +4,8 @@
     snnedge daemon --config snnedge.toml [--check]
     snnedge simulate [--pty [--link PATH] | --listen HOST:PORT | --udp HOST:PORT] [--rate EV/S] ...
     snnedge info MODEL.snnm
+    snnedge convert IN OUT [--format F] [--sensor-size WxH] [--on-error skip] [--shift-time]
+    snnedge probe FILE...
 
 ``run`` is the daemon on the bundled defaults: the simulated DVS-like sensor (bars moving in
 four directions, ``snnedge.synthetic``) in real time through the bundled model
@@ -267,17 +269,9 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def _read_any_events(path: str) -> np.ndarray:
-    from . import events as _events
+    from .formats import read_events
 
-    reader = getattr(sys.modules["snnedge"], "read_events", None)
-    if reader is not None:
-        return reader(path)
-    if path.endswith((".npy", ".npz")):
-        data = np.load(path, allow_pickle=False)
-        if hasattr(data, "files"):
-            data = data[data.files[0]]
-        return _events.as_events(data)
-    raise SnnEdgeError(f"cannot read events from {path} (supported here: .npy, .npz)")
+    return read_events(path)
 
 
 def cmd_export(a: argparse.Namespace) -> int:
@@ -299,6 +293,50 @@ def cmd_export(a: argparse.Namespace) -> int:
         with open(a.report, "w") as f:
             f.write(report.to_markdown() + "\n")
     return 0 if report.meets_target or not calibration else 2
+
+
+def _sensor_size(text: Optional[str]) -> Optional[tuple]:
+    if text is None:
+        return None
+    w, _, h = text.lower().partition("x")
+    return (int(w), int(h))
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    from .formats import convert
+
+    t0 = time.perf_counter()
+    s = convert(a.input, a.output, format=a.format, sensor_size=_sensor_size(a.sensor_size),
+                on_error=a.on_error, shift_time=a.shift_time)
+    wall = time.perf_counter() - t0
+    w, h = s["sensor_size"]
+    msg = f"{a.input} ({s['format_in']}) -> {a.output} ({s['format_out']}): {s['events']} events, {w}x{h}, {wall:.2f} s"
+    if s["faults"]:
+        msg += f"; skipped {s['faults']} bad units ({s['skipped_bytes']} bytes)"
+    if s["t0_us"] is not None:
+        msg += f"; times shifted by -{s['t0_us']} us"
+    print(msg)
+    return 0
+
+
+def cmd_probe(a: argparse.Namespace) -> int:
+    from .formats import probe
+
+    for path in a.files:
+        info = probe(path)
+        meta = info.pop("metadata")
+        if a.json:
+            info["metadata"] = {k: v for k, v in meta.items() if k != "description"}
+            print(json.dumps({"path": path, **info}))
+            continue
+        size = info["sensor_size"]
+        print(f"{path}: {info['format_name']}, sensor {size[0]}x{size[1]}" if size else f"{path}: {info['format_name']}",
+              end="")
+        print(f", {info['file_size']} bytes" + (f", {info['events']} events" if info["events"] is not None else ""))
+        for k, v in meta.items():
+            if k != "description":
+                print(f"  {k}: {v}")
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -366,12 +404,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     x.add_argument("--out", required=True)
     x.add_argument("--report", default=None, help="also write the report (markdown) here")
     x.set_defaults(func=cmd_export)
+    c = sub.add_parser("convert", help="convert an event file to another format (streaming)")
+    c.add_argument("input")
+    c.add_argument("output", help="format from the extension (.npz .npy .csv .raw=EVT3 .aedat4 .es .dat .bin) or --format")
+    c.add_argument("--format", default=None, help="evt2, evt3, aedat4, es, dat, nmnist, npz, npy, csv")
+    c.add_argument("--sensor-size", default=None, metavar="WxH", help="default: the input header's, else the events' extent")
+    c.add_argument("--on-error", choices=["stop", "skip"], default="stop")
+    c.add_argument("--shift-time", action="store_true", help="subtract the first event's time")
+    c.set_defaults(func=cmd_convert)
+    pr = sub.add_parser("probe", help="format, sensor size and header of event files")
+    pr.add_argument("files", nargs="+")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_probe)
     a = ap.parse_args(argv)
     try:
         return int(a.func(a))
     except KeyboardInterrupt:
         return 130
-    except (SnnEdgeError, FileNotFoundError, ValueError) as e:
+    except (SnnEdgeError, OSError, ValueError) as e:
         print(f"snnedge: error: {e}", file=sys.stderr)
         return 1
 

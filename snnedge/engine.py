@@ -1,12 +1,15 @@
 """The streaming engine: numpy events in, numpy spikes out (see docs/numerics.md for timing)."""
 from __future__ import annotations
 
-from typing import Any, Dict
+import os
+import tempfile
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
 from . import _core
 from .events import EVENT_DTYPE, SPIKE_DTYPE, as_events
+from .errors import ShapeError
 from .model import Model
 
 
@@ -84,6 +87,97 @@ class Engine:
         (adaptive threshold offset) and ``refractory`` (ticks left)."""
         shape = self._model.layer_shape(layer)
         return {k: np.asarray(v).reshape(shape) for k, v in self._core.state(layer).items()}
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the whole mutable state (states, time, held-back events, delayed input, learned
+        weights and traces, counters) to ``path`` atomically: a temporary file in the same
+        directory, fsync, rename, fsync of the directory. A crash at any moment leaves either the
+        previous checkpoint or the new one, never a mix."""
+        data = self._core.checkpoint_bytes()
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".snnc-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    @classmethod
+    def restore(cls, model: Model, path: Union[str, "os.PathLike[str]"]) -> "Engine":
+        """An engine in the state of a checkpoint written for ``model`` (checked): it continues
+        bit for bit as the engine that wrote it would have."""
+        with open(path, "rb") as f:
+            data = f.read()
+        eng = cls.__new__(cls)
+        eng._model = model
+        eng._core = _core.Engine.from_checkpoint(model._compiled, data)
+        return eng
+
+    # ---- learning ------------------------------------------------------------------------
+
+    def set_learning(self, connection: str, enabled: bool) -> None:
+        """Turns learning on or off on a plastic connection (its traces freeze while off)."""
+        self._core.set_learning(connection, bool(enabled))
+
+    def set_learning_rates(self, connection: str, a_plus: Optional[int] = None, a_minus: Optional[int] = None) -> None:
+        """Changes the potentiation and/or depression rate of a plastic connection."""
+        self._core.set_learning_rates(connection, a_plus, a_minus)
+
+    def weights(self, connection: str) -> np.ndarray:
+        """The current weights of a plastic connection (int32): ``[out, in]`` for a dense one,
+        ``[nnz]`` in the order of the model's synapses for a sparse one."""
+        shape, w = self._core.weights(connection)
+        return np.asarray(w).reshape(shape)
+
+    def set_weights(self, connection: str, weights: Any) -> None:
+        """Replaces the weights of a plastic connection (integers within its bounds, in the
+        shape :meth:`weights` returns)."""
+        w = np.asarray(weights)
+        if not np.issubdtype(w.dtype, np.integer):
+            raise TypeError(f"weights must be integers, got {w.dtype}")
+        shape, _ = self._core.weights(connection)
+        if w.shape != tuple(shape):
+            raise ShapeError(f"weights of {connection!r}: expected shape {tuple(shape)}, got {w.shape}",
+                             what=f"weights of {connection!r}", expected=str(tuple(shape)), found=str(w.shape))
+        self._core.set_weights(connection, w.astype(np.int64).reshape(-1).tolist())
+
+    def traces(self, connection: str) -> Dict[str, np.ndarray]:
+        """The pre- and post-synaptic traces of a plastic connection (1.0 = 32768)."""
+        pre, post = self._core.traces(connection)
+        return {"pre": np.asarray(pre), "post": np.asarray(post)}
+
+    def reward(self, value: int, t_us: int) -> None:
+        """Delivers a reward to the reward-modulated plastic connections in the tick that contains
+        ``t_us`` (not before the first open tick). ``value`` is in Q8 (256 = 1.0); each weight
+        then moves by its eligibility times the reward (docs/numerics.md, "Learning")."""
+        self._core.reward(int(value), int(t_us))
+
+    def normalize_weights(self, connection: str, target_sum: int) -> None:
+        """Scales each target neuron's incoming weights to sum to ``target_sum`` (integer
+        rounding as in docs/numerics.md)."""
+        self._core.normalize_weights(connection, int(target_sum))
+
+    def set_state(self, layer: str, **states: Any) -> None:
+        """Writes layer states (``v``, ``i``, ``theta``, ``refractory``; integer arrays shaped like
+        the layer) as the state at the end of the last complete tick."""
+        for field, values in states.items():
+            arr = np.asarray(values)
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(f"{field} must be integers, got {arr.dtype}")
+            self._core.set_state(layer, field, arr.astype(np.int64).reshape(-1).tolist())
 
     def stats(self) -> Dict[str, Any]:
         """Counters: ticks, ticks_computed, input_events, synops, neuron_updates,

@@ -47,8 +47,41 @@ class ModelFormatError(SnnEdgeError, ValueError):
     """A model file cannot be decoded (offset, problem)."""
 
 
+class CheckpointError(SnnEdgeError, ValueError):
+    """A checkpoint cannot be read or belongs to another model (problem)."""
+
+
 class UnknownNameError(SnnEdgeError, LookupError):
     """A layer or connection name does not exist (kind, name, known)."""
+
+
+class EventFormatError(SnnEdgeError, ValueError):
+    """An event file does not follow its format (format, offset, expected, found).
+
+    ``offset`` is the byte offset in the file where the problem starts."""
+
+
+class TruncatedFileError(EventFormatError):
+    """An event file ends inside a header, record or packet (format, offset, expected, found).
+
+    Everything before ``offset`` was decoded (and yielded, when streaming)."""
+
+
+class UnknownFormatError(SnnEdgeError, ValueError):
+    """The format of a file is not recognised from its first bytes nor its name (path, expected, found)."""
+
+
+class EventIOError(SnnEdgeError, OSError):
+    """The system could not open, read or write an event file (path, kind, problem)."""
+
+
+class UnencodableEventsError(SnnEdgeError, ValueError):
+    """Events cannot be stored in the requested format (format, index, problem)."""
+
+
+class InvalidParameterError(SnnEdgeError, ValueError):
+    """A parameter or input value is not accepted, e.g. an encoder threshold <= 0 or a
+    timestamp that goes back in time (attributes: what, parameter, value, expected)."""
 
 
 class FrameError(SnnEdgeError, ValueError):
@@ -86,7 +119,14 @@ __all__ = [
     "ParameterOverflowError",
     "ModelError",
     "ModelFormatError",
+    "CheckpointError",
     "UnknownNameError",
+    "EventFormatError",
+    "TruncatedFileError",
+    "UnknownFormatError",
+    "EventIOError",
+    "UnencodableEventsError",
+    "InvalidParameterError",
     "FrameError",
     "ProtocolError",
     "DeviceError",

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
 from . import _core
@@ -96,6 +96,7 @@ class Layer:
     refractory: int = 0
     adapt_increment: int = 0
     adapt_decay: int = DECAY_ONE
+    theta_state: bool = False
     state_bits: int = 24
     bias: Optional[ArrayLike] = None
     bias_syn: Optional[ArrayLike] = None
@@ -115,6 +116,7 @@ class Layer:
             "refractory": int(self.refractory),
             "adapt_increment": int(self.adapt_increment),
             "adapt_decay": int(self.adapt_decay),
+            "theta_state": bool(self.theta_state),
             "state_bits": int(self.state_bits),
         }
         for key in ("decay_mem", "decay_syn", "threshold"):
@@ -162,6 +164,36 @@ def Integrator(name: str, shape: Shape, **kw: Any) -> Layer:
 
 
 @dataclass(frozen=True)
+class STDP:
+    """Pair-based STDP on a dense connection (docs/numerics.md, "Learning").
+
+    ``a_plus``/``a_minus``: weight change, in 2^-16 weight units, for a trace of 1.0 at a post
+    (potentiation) or pre (depression) spike; ``trace_decay_pre``/``trace_decay_post``: Q0.16
+    factors per tick (e.g. ``round(exp(-1/20) * 65536)`` for 20 ticks); ``rule``: ``"additive"``
+    or ``"multiplicative"`` (weight-dependent); ``pairing``: ``"all_to_all"`` or ``"nearest"``;
+    ``w_min``/``w_max``: weight bounds; ``seed``: of the stochastic rounding.
+    ``eligibility_decay`` (Q0.16): reward-modulated STDP; pair changes accumulate in per-synapse
+    eligibility traces and weights move only when ``Engine.reward`` delivers a reward.
+    """
+
+    a_plus: int
+    a_minus: int
+    trace_decay_pre: int
+    trace_decay_post: int
+    w_min: int
+    w_max: int
+    rule: str = "additive"
+    pairing: str = "all_to_all"
+    seed: int = 0
+    enabled: bool = True
+    eligibility_decay: Optional[int] = None
+
+    def to_spec(self) -> Dict[str, Any]:
+        return {k: (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v)
+                for k, v in self.__dict__.items() if not (k == "eligibility_decay" and v is None)}
+
+
+@dataclass(frozen=True)
 class Dense:
     """All-to-all connection; ``weight`` is ``[out, in]`` (C-order neuron indices).
 
@@ -178,6 +210,7 @@ class Dense:
     delays: Optional[ArrayLike] = None
     weight_bits: int = 8
     bias: Optional[ArrayLike] = None
+    plasticity: Optional[STDP] = None
 
     def to_spec(self) -> Dict[str, Any]:
         spec: Dict[str, Any] = {
@@ -187,6 +220,8 @@ class Dense:
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
         return spec
 
 
@@ -204,14 +239,18 @@ class Conv2d:
     shift: int = 0
     delay: int = 0
     weight_bits: int = 8
+    plasticity: Optional[STDP] = None
 
     def to_spec(self) -> Dict[str, Any]:
-        return {
+        spec: Dict[str, Any] = {
             "kind": "Conv2d", "name": self.name, "source": self.source, "target": self.target,
             "weight": _tensor(self.name, "weight", self.weight, _weight_dtype(self.weight_bits)),
             "stride": _pair(self.stride), "padding": _pair(self.padding),
             "shift": int(self.shift), "delay": int(self.delay), "weight_bits": int(self.weight_bits),
         }
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
+        return spec
 
 
 @dataclass(frozen=True)
@@ -262,6 +301,7 @@ class Sparse:
     shift: int = 0
     delay: int = 0
     weight_bits: int = 8
+    plasticity: Optional[STDP] = None
 
     @classmethod
     def from_coo(cls, name: str, source: str, target: str, n_source: int, pre: ArrayLike, post: ArrayLike,
@@ -287,6 +327,8 @@ class Sparse:
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
+        if self.plasticity is not None:
+            spec["plasticity"] = self.plasticity.to_spec()
         return spec
 
 
@@ -465,5 +507,5 @@ def load_model(path: Union[str, os.PathLike]) -> Model:
 
 __all__ = [
     "load_model", "Model", "Layer", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator",
-    "Dense", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
+    "Dense", "STDP", "Conv2d", "SumPool2d", "AvgPool2d", "Sparse", "tensor_array", "DECAY_ONE", "NEURON_KINDS",
 ]

@@ -27,7 +27,8 @@ use crate::event::{Event, EventSlice, Spike};
 use crate::fixed::{decay, decay_24, saturate, DECAY_ONE};
 use crate::network::{LayerParams, NetworkParams};
 use crate::neuron::{catch_up, step, NeuronState, Reset};
-use crate::synapse::{deliver_batch, Slot};
+use crate::plasticity::{get, set, weights_len, ConvTopology, SparseTopology, StdpParams, StdpState, Topology};
+use crate::synapse::{deliver_batch, ConnKind, DenseWeights, Node, Slot};
 
 /// Counters of the work done (since creation or the last [`Engine::reset`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -203,12 +204,51 @@ pub struct Engine {
     out_tick: Vec<u32>,
     /// 16-bit partial sums of batched dense delivery (see `synapse::deliver_batch`).
     scratch16: Vec<i16>,
+    /// Learning state per connection (`None` for static connections).
+    plastic: Vec<Option<StdpState>>,
+    /// Spikes of each layer in the tick being computed (kept only when there is learning).
+    tick_spikes: Vec<Vec<u32>>,
+    /// Rewards waiting for their tick: (tick, value in Q8).
+    rewards: Vec<(u64, i64)>,
 }
 
 impl Engine {
     /// A fresh engine (all states zero, time at tick 0).
     pub fn new(net: Arc<NetworkParams>) -> Self {
-        let layers = net.layers.iter().map(LayerState::new).collect();
+        let layers: Vec<LayerState> = net.layers.iter().map(LayerState::new).collect();
+        let plastic = net
+            .connections
+            .iter()
+            .map(|c| match (&c.plastic, &c.kind) {
+                (Some(p), ConnKind::Dense { weights, n_out }) => {
+                    debug_assert_eq!(*n_out, c.dst.len());
+                    Some(StdpState::new(p.clone(), weights.clone(), Topology::Dense, c.src, c.dst))
+                }
+                (Some(p), ConnKind::Sparse { indptr, targets, weights, order, .. }) => {
+                    let topo = SparseTopology::new(indptr.clone(), targets.clone(), order.clone(), c.dst.len());
+                    let w = unshifted(weights, c.shift, p);
+                    Some(StdpState::new(p.clone(), w, Topology::Sparse(topo), c.src, c.dst))
+                }
+                (Some(p), ConnKind::Conv { kernel, kh, kw, sh, sw, ph, pw, c_out, rows, cols }) => {
+                    let topo = ConvTopology {
+                        c_in: c.src.c,
+                        kh: *kh,
+                        kw: *kw,
+                        sh: *sh,
+                        sw: *sw,
+                        ph: *ph,
+                        pw: *pw,
+                        c_out: *c_out,
+                        rows: rows.clone(),
+                        cols: cols.clone(),
+                    };
+                    let w = unshifted(kernel, c.shift, p);
+                    Some(StdpState::new(p.clone(), w, Topology::Conv(topo), c.src, c.dst))
+                }
+                _ => None,
+            })
+            .collect();
+        let n_layers = net.layers.len();
         let stats = Stats { layer_spikes: vec![0; net.layers.len()], ..Default::default() };
         Engine {
             net,
@@ -221,6 +261,9 @@ impl Engine {
             spikes: Vec::new(),
             out_tick: Vec::new(),
             scratch16: Vec::new(),
+            plastic,
+            tick_spikes: vec![Vec::new(); n_layers],
+            rewards: Vec::new(),
         }
     }
 
@@ -369,7 +412,13 @@ impl Engine {
     /// The earliest tick with pending work (held events, delayed input or live neurons).
     pub fn next_work_tick(&self) -> Option<u64> {
         let t = self.open_tick;
-        let mut best = self.pending_tick;
+        if self.learning_moves() {
+            return Some(t);
+        }
+        let mut best = match (self.pending_tick, self.next_reward()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for l in &self.layers {
             if let Some(k) = l.next_work(t) {
                 best = Some(best.map_or(k, |b| b.min(k)));
@@ -383,7 +432,9 @@ impl Engine {
 
     /// Whether some neuron is still moving on its own (live) or input is waiting in a delay.
     pub fn is_idle(&self) -> bool {
-        self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
+        !self.learning_moves()
+            && self.rewards.is_empty()
+            && self.layers.iter().all(|l| l.next_work(self.open_tick).is_none())
     }
 
     fn flush_pending(&mut self, out: &mut Vec<Spike>) {
@@ -401,7 +452,8 @@ impl Engine {
     fn run_until(&mut self, end: u64, out: &mut Vec<Spike>) {
         while self.open_tick < end {
             let t = self.open_tick;
-            let next = self.layers.iter().filter_map(|l| l.next_work(t)).min();
+            let next =
+                if self.learning_moves() { Some(t) } else { self.layers.iter().filter_map(|l| l.next_work(t)).min() };
             match next {
                 Some(k) if k < end => {
                     self.compute_tick(k, &[], out);
@@ -412,17 +464,31 @@ impl Engine {
         }
     }
 
-    /// One tick: input deliveries, then every layer with work, in processing order.
+    /// One tick: input deliveries, then every layer with work, in processing order, then
+    /// learning on the plastic connections.
     fn compute_tick(&mut self, t: u64, inputs: &[u32], out: &mut Vec<Spike>) {
-        let Engine { net, layers, stats, spikes, out_tick, scratch16, .. } = self;
+        // rewards due in this tick (reward-modulated learning), summed
+        let mut reward = 0i64;
+        self.rewards.retain(|&(k, r)| {
+            if k == t {
+                reward += r;
+            }
+            k != t
+        });
+        let Engine { net, layers, stats, spikes, out_tick, scratch16, plastic, tick_spikes, .. } = self;
         let net: &NetworkParams = net;
         stats.ticks_computed += 1;
         for &k in &net.input_outgoing {
             let c = &net.connections[k];
-            stats.synops += deliver_batch(c, inputs, t, &mut layers[c.target].slots, scratch16);
+            let w = plastic[k].as_ref().map(|p| &p.weights);
+            stats.synops += deliver_batch(c, w, inputs, t, &mut layers[c.target].slots, scratch16);
         }
+        let learning = !net.plastic.is_empty();
         for li in 0..net.layers.len() {
             let lp = &net.layers[li];
+            if learning {
+                tick_spikes[li].clear();
+            }
             if !layers[li].has_work(t) {
                 continue;
             }
@@ -442,9 +508,435 @@ impl Engine {
             }
             for &k in &lp.outgoing {
                 let c = &net.connections[k];
-                stats.synops += deliver_batch(c, spikes, t, &mut layers[c.target].slots, scratch16);
+                let w = plastic[k].as_ref().map(|p| &p.weights);
+                stats.synops += deliver_batch(c, w, spikes, t, &mut layers[c.target].slots, scratch16);
+            }
+            if learning {
+                tick_spikes[li].extend_from_slice(spikes);
             }
         }
+        for &k in &net.plastic {
+            let c = &net.connections[k];
+            let pre: &[u32] = match c.source {
+                Node::Input => inputs,
+                Node::Layer(s) => &tick_spikes[s],
+            };
+            if let Some(st) = plastic[k].as_mut() {
+                st.step(t, pre, &tick_spikes[c.target], reward);
+            }
+        }
+    }
+
+    /// The whole mutable state (see [`crate::checkpoint`]).
+    #[cfg(feature = "std")]
+    pub fn snapshot(&self) -> Result<crate::checkpoint::EngineSnapshot> {
+        use crate::checkpoint::{EngineSnapshot, LayerSnapshotFull, PlasticSnapshot, SlotSnapshot};
+        let spec = crate::model::file::spec_to_msgpack(&self.net.spec)?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| LayerSnapshotFull {
+                v: l.v.to_vec(),
+                i: l.i.clone(),
+                theta: l.theta.clone(),
+                r: l.r.clone(),
+                next: l.next.clone(),
+                uniform: l.uniform,
+                slots: l
+                    .slots
+                    .iter()
+                    .map(|s| SlotSnapshot {
+                        acc: s.acc.to_vec(),
+                        wide: s.wide.clone(),
+                        bound: s.bound,
+                        all: s.all,
+                        groups: s.groups.clone(),
+                    })
+                    .collect(),
+                live: l.live_cur.clone(),
+            })
+            .collect();
+        let plastic = self
+            .plastic
+            .iter()
+            .enumerate()
+            .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+            .map(|(k, p)| PlasticSnapshot {
+                connection: k as u32,
+                weights: match &p.weights {
+                    crate::synapse::DenseWeights::I8(v) => v.iter().map(|&x| x as i16).collect(),
+                    crate::synapse::DenseWeights::I16(v) => v.to_vec(),
+                },
+                x: p.x.clone(),
+                y: p.y.clone(),
+                moving: p.moving,
+                elig: p.elig.clone(),
+                a_plus: p.params.a_plus,
+                a_minus: p.params.a_minus,
+                enabled: p.params.enabled,
+            })
+            .collect();
+        let s = &self.stats;
+        Ok(EngineSnapshot {
+            model_crc: crate::model::file::crc32(&spec),
+            model_name: self.net.name.clone(),
+            open_tick: self.open_tick,
+            pending: self.pending.clone(),
+            pending_tick: self.pending_tick,
+            last_t_us: self.last_t_us,
+            counters: [s.ticks_computed, s.input_events, s.synops, s.neuron_updates, s.output_spikes],
+            layer_spikes: s.layer_spikes.clone(),
+            layers,
+            plastic,
+            rewards: self.rewards.clone(),
+        })
+    }
+
+    /// An engine in the state a snapshot recorded, for the same model (checked).
+    #[cfg(feature = "std")]
+    pub fn from_snapshot(net: Arc<NetworkParams>, s: &crate::checkpoint::EngineSnapshot) -> Result<Engine> {
+        let bad = |what: &str| Error::Checkpoint { message: alloc::format!("{what} does not match the model") };
+        let spec = crate::model::file::spec_to_msgpack(&net.spec)?;
+        if crate::model::file::crc32(&spec) != s.model_crc {
+            return Err(Error::Checkpoint {
+                message: alloc::format!(
+                    "it was written for model {:?} with another description; it cannot be restored into {:?}",
+                    s.model_name,
+                    net.name
+                ),
+            });
+        }
+        let mut e = Engine::new(net.clone());
+        if s.layers.len() != e.layers.len() || s.layer_spikes.len() != e.layers.len() {
+            return Err(bad("the number of layers"));
+        }
+        for (k, (st, ls)) in e.layers.iter_mut().zip(&s.layers).enumerate() {
+            let lp = &net.layers[k];
+            let (n, g) = (lp.layout.len(), lp.layout.groups());
+            let ok = ls.v.len() == n
+                && ls.i.len() == st.i.len()
+                && ls.theta.len() == st.theta.len()
+                && ls.r.len() == st.r.len()
+                && ls.next.len() == g
+                && ls.slots.len() == st.slots.len()
+                && ls.live.iter().all(|&x| (x as usize) < g)
+                && ls.slots.iter().all(|sl| {
+                    sl.acc.len() == n
+                        && (sl.wide.is_empty() || sl.wide.len() == n)
+                        && sl.groups.iter().all(|&x| (x as usize) < g)
+                });
+            if !ok {
+                return Err(bad(&alloc::format!("the state of layer {:?}", lp.name)));
+            }
+            st.v.copy_from_slice(&ls.v);
+            st.i.clone_from(&ls.i);
+            st.theta.clone_from(&ls.theta);
+            st.r.clone_from(&ls.r);
+            st.next.clone_from(&ls.next);
+            st.uniform = ls.uniform;
+            st.live_cur.clone_from(&ls.live);
+            for (slot, ss) in st.slots.iter_mut().zip(&ls.slots) {
+                slot.acc.copy_from_slice(&ss.acc);
+                slot.wide.clone_from(&ss.wide);
+                slot.bound = ss.bound;
+                slot.all = ss.all;
+                for &grp in &ss.groups {
+                    slot.mark(grp as usize);
+                }
+            }
+        }
+        for ps in &s.plastic {
+            let k = ps.connection as usize;
+            let Some(Some(p)) = e.plastic.get_mut(k) else {
+                return Err(bad("a plastic connection"));
+            };
+            if ps.x.len() != p.x.len() || ps.y.len() != p.y.len() {
+                return Err(bad("the traces of a plastic connection"));
+            }
+            let (lo, hi) = (p.params.w_min as i64, p.params.w_max as i64);
+            if ps.weights.iter().any(|&w| (w as i64) < lo || (w as i64) > hi) {
+                return Err(bad("the weights (outside their bounds)"));
+            }
+            match &mut p.weights {
+                crate::synapse::DenseWeights::I8(v) if v.len() == ps.weights.len() => {
+                    v.iter_mut().zip(&ps.weights).for_each(|(a, &b)| *a = b as i8)
+                }
+                crate::synapse::DenseWeights::I16(v) if v.len() == ps.weights.len() => v.copy_from_slice(&ps.weights),
+                _ => return Err(bad("the number of weights")),
+            }
+            if ps.elig.len() != p.elig.len() {
+                return Err(bad("the eligibility traces of a plastic connection"));
+            }
+            p.x.clone_from(&ps.x);
+            p.y.clone_from(&ps.y);
+            p.elig.clone_from(&ps.elig);
+            p.moving = ps.moving;
+            p.params.a_plus = ps.a_plus;
+            p.params.a_minus = ps.a_minus;
+            p.params.enabled = ps.enabled;
+        }
+        e.open_tick = s.open_tick;
+        e.rewards = s.rewards.clone();
+        e.pending = s.pending.clone();
+        e.pending_tick = s.pending_tick;
+        e.last_t_us = s.last_t_us;
+        let n_in = net.input.len() as u32;
+        if e.pending.iter().any(|&x| x >= n_in) || (e.pending_tick.is_none() && !e.pending.is_empty()) {
+            return Err(bad("the held-back input"));
+        }
+        let [tc, ie, so, nu, os] = s.counters;
+        e.stats = Stats {
+            ticks: 0,
+            ticks_computed: tc,
+            input_events: ie,
+            synops: so,
+            neuron_updates: nu,
+            layer_spikes: s.layer_spikes.clone(),
+            output_spikes: os,
+        };
+        Ok(e)
+    }
+
+    /// Writes one state of a layer (`"v"`, `"i"`, `"theta"` or `"refractory"`), C-order values,
+    /// as the state at the end of the last complete tick. Values are checked against the
+    /// state range; the layer's neurons are stepped in the next tick.
+    pub fn set_state(&mut self, layer: &str, field: &str, values: &[i64]) -> Result<()> {
+        let li = self.net.layer_index(layer)?;
+        let lp = &self.net.layers[li];
+        let n = lp.layout.len();
+        let st = &mut self.layers[li];
+        st.catch_up_all(lp, self.open_tick);
+        if values.len() != n {
+            return Err(Error::Shape {
+                what: alloc::format!("{field} of layer {layer:?}"),
+                expected: alloc::format!("{n} values"),
+                found: alloc::format!("{}", values.len()),
+            });
+        }
+        let p = &lp.neuron;
+        let (lo, hi) = match field {
+            "v" | "i" => (p.lo, p.hi),
+            "theta" => (0, p.hi),
+            "refractory" => (0, u32::MAX as i64),
+            _ => {
+                return Err(crate::error::invalid(
+                    layer,
+                    alloc::format!("unknown state {field:?} (v, i, theta, refractory)"),
+                ))
+            }
+        };
+        let present = match field {
+            "v" => true,
+            "i" => !st.i.is_empty(),
+            "theta" => !st.theta.is_empty(),
+            _ => !st.r.is_empty(),
+        };
+        if !present {
+            return Err(crate::error::invalid(layer, alloc::format!("this layer has no {field} state")));
+        }
+        if let Some((k, &x)) = values.iter().enumerate().find(|(_, &x)| x < lo || x > hi) {
+            return Err(Error::ParameterOverflow {
+                layer: layer.into(),
+                parameter: alloc::format!("{field} element {k}"),
+                value: alloc::format!("{x}"),
+                range: alloc::format!("{lo}..={hi}"),
+            });
+        }
+        for (logical, &x) in values.iter().enumerate() {
+            let k = lp.layout.from_logical(logical);
+            match field {
+                "v" => st.v[k] = x as i32,
+                "i" => st.i[k] = x as i32,
+                "theta" => st.theta[k] = x as i32,
+                _ => st.r[k] = x as u32,
+            }
+        }
+        // stepping a neuron that does not need it is harmless; not stepping one that does is not
+        st.live_cur = (0..lp.layout.groups() as u32).collect();
+        if st.uniform.is_none() {
+            let open = self.open_tick;
+            st.next.iter_mut().for_each(|x| *x = open);
+        } else {
+            st.uniform = Some(self.open_tick);
+        }
+        Ok(())
+    }
+
+    /// Whether some plastic connection still has moving traces.
+    fn learning_moves(&self) -> bool {
+        self.plastic.iter().flatten().any(|p| p.moving && p.params.enabled)
+    }
+
+    /// The earliest tick with a pending reward.
+    fn next_reward(&self) -> Option<u64> {
+        self.rewards.iter().map(|&(k, _)| k).min()
+    }
+
+    /// Delivers a reward (Q8: 256 = 1.0) to the reward-modulated connections in the tick that
+    /// contains `t_us`: each weight then moves by `SR(R * eligibility, 2^24)` (docs/numerics.md).
+    pub fn reward(&mut self, value: i64, t_us: u64) -> Result<()> {
+        crate::error::check_range("reward", "value", value, -(1 << 24), 1 << 24)?;
+        let tick = t_us / self.net.tick_us;
+        if tick < self.open_tick {
+            return Err(Error::LateEvent {
+                index: 0,
+                t_us,
+                open_tick: self.open_tick,
+                open_t_us: self.open_tick.saturating_mul(self.net.tick_us),
+            });
+        }
+        self.rewards.push((tick, value));
+        Ok(())
+    }
+
+    fn plastic_index(&self, connection: &str) -> Result<usize> {
+        self.net.connections.iter().position(|c| c.name == connection && c.plastic.is_some()).ok_or_else(|| {
+            Error::UnknownName {
+                kind: "plastic connection",
+                name: connection.into(),
+                known: self
+                    .net
+                    .connections
+                    .iter()
+                    .filter(|c| c.plastic.is_some())
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
+    }
+
+    /// Turns learning on or off on a plastic connection (traces freeze while off).
+    pub fn set_learning(&mut self, connection: &str, enabled: bool) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        if let Some(p) = self.plastic[k].as_mut() {
+            p.params.enabled = enabled;
+        }
+        Ok(())
+    }
+
+    /// Changes the learning rates of a plastic connection (`None` keeps a rate).
+    pub fn set_learning_rates(&mut self, connection: &str, a_plus: Option<i64>, a_minus: Option<i64>) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        for (v, what) in [(a_plus, "a_plus"), (a_minus, "a_minus")] {
+            if let Some(v) = v {
+                crate::error::check_range(connection, what, v, 0, 1 << 24)?;
+            }
+        }
+        if let Some(p) = self.plastic[k].as_mut() {
+            if let Some(v) = a_plus {
+                p.params.a_plus = v;
+            }
+            if let Some(v) = a_minus {
+                p.params.a_minus = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current weights of a plastic connection and their shape: `[out, in]` in C-order
+    /// indices (dense), `[nnz]` in the model's synapse order (sparse), the kernel
+    /// `[C_out, C_in, kh, kw]` (convolution).
+    pub fn plastic_weights(&self, connection: &str) -> Result<(Vec<usize>, Vec<i32>)> {
+        let k = self.plastic_index(connection)?;
+        let c = &self.net.connections[k];
+        let p = self.plastic[k].as_ref().ok_or_else(|| crate::error::invalid(connection, "not plastic"))?;
+        let (n_in, n_out) = (c.src.len(), c.dst.len());
+        let mut out = vec![0i32; weights_len(&p.weights)];
+        let shape = match &p.topology {
+            Topology::Dense => {
+                for s_int in 0..n_in {
+                    let s_log = c.src.to_logical(s_int);
+                    for t_int in 0..n_out {
+                        out[c.dst.to_logical(t_int) * n_in + s_log] = get(&p.weights, s_int * n_out + t_int);
+                    }
+                }
+                vec![n_out, n_in]
+            }
+            Topology::Sparse(sp) => {
+                for (kk, &pos) in sp.spec_index.iter().enumerate() {
+                    out[pos as usize] = get(&p.weights, kk);
+                }
+                vec![out.len()]
+            }
+            Topology::Conv(cv) => {
+                for q in 0..out.len() {
+                    out[cv.spec_index(q)] = get(&p.weights, q);
+                }
+                vec![cv.c_out, cv.c_in, cv.kh, cv.kw]
+            }
+        };
+        Ok((shape, out))
+    }
+
+    /// Replaces the weights of a plastic connection (the layout of [`Engine::plastic_weights`],
+    /// flat), within its bounds.
+    pub fn set_plastic_weights(&mut self, connection: &str, weights: &[i64]) -> Result<()> {
+        let (shape, _) = self.plastic_weights(connection)?;
+        let k = self.plastic_index(connection)?;
+        let c = &self.net.connections[k];
+        let (n_in, n_out) = (c.src.len(), c.dst.len());
+        if weights.len() != shape.iter().product::<usize>() {
+            return Err(Error::Shape {
+                what: alloc::format!("weights of {connection:?}"),
+                expected: shape.iter().map(|d| alloc::format!("{d}")).collect::<Vec<_>>().join(" x "),
+                found: alloc::format!("{} values", weights.len()),
+            });
+        }
+        let (src, dst) = (c.src, c.dst);
+        if let Some(p) = self.plastic[k].as_mut() {
+            let (lo, hi) = (p.params.w_min as i64, p.params.w_max as i64);
+            if let Some((i, &w)) = weights.iter().enumerate().find(|(_, &w)| w < lo || w > hi) {
+                return Err(Error::ParameterOverflow {
+                    layer: connection.into(),
+                    parameter: alloc::format!("weight element {i}"),
+                    value: alloc::format!("{w}"),
+                    range: alloc::format!("{lo}..={hi}"),
+                });
+            }
+            match &p.topology {
+                Topology::Dense => {
+                    for s_int in 0..n_in {
+                        let s_log = src.to_logical(s_int);
+                        for t_int in 0..n_out {
+                            set(&mut p.weights, s_int * n_out + t_int, weights[dst.to_logical(t_int) * n_in + s_log]);
+                        }
+                    }
+                }
+                Topology::Sparse(sp) => {
+                    for (kk, &pos) in sp.spec_index.iter().enumerate() {
+                        set(&mut p.weights, kk, weights[pos as usize]);
+                    }
+                }
+                Topology::Conv(cv) => {
+                    for q in 0..weights.len() {
+                        set(&mut p.weights, q, weights[cv.spec_index(q)]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The traces of a plastic connection (pre, post), C-order, at the end of the last computed
+    /// tick that had learning activity.
+    pub fn plastic_traces(&self, connection: &str) -> Result<(Vec<i32>, Vec<i32>)> {
+        let k = self.plastic_index(connection)?;
+        let c = &self.net.connections[k];
+        let p = self.plastic[k].as_ref().ok_or_else(|| crate::error::invalid(connection, "not plastic"))?;
+        let pre = (0..c.src.len()).map(|l| p.x[c.src.from_logical(l)]).collect();
+        let post = (0..c.dst.len()).map(|l| p.y[c.dst.from_logical(l)]).collect();
+        Ok((pre, post))
+    }
+
+    /// Scales each target neuron's incoming weights of a plastic connection to sum to
+    /// `target` (docs/numerics.md, "Learning").
+    pub fn normalize_weights(&mut self, connection: &str, target: i64) -> Result<()> {
+        let k = self.plastic_index(connection)?;
+        if let Some(p) = self.plastic[k].as_mut() {
+            p.normalize(target);
+        }
+        Ok(())
     }
 
     /// A copy of a layer's state (C-order), brought up to the end of the last complete tick.
@@ -510,6 +1002,8 @@ fn step_layer(lp: &LayerParams, st: &mut LayerState, t: u64, spikes: &mut Vec<u3
                 }
             }
             step_all_simple(lp, st, &mut slot, t, spikes);
+        } else if idle == Some(0) && !p.has_current && slot.wide.is_empty() {
+            step_all_membrane(lp, st, &mut slot, t, spikes);
         } else {
             for g in 0..groups {
                 let idle = idle.unwrap_or_else(|| t - st.next[g]);
@@ -588,6 +1082,61 @@ fn step_group_general(
     }
     if live {
         queue_live(&mut st.live_mark, &mut st.live_next, g, t);
+    }
+}
+
+/// The whole layer for membrane-only neurons with a refractory period and/or an adaptive
+/// threshold, when every neuron was stepped last tick (no catch-up): the same arithmetic as
+/// [`step`], on the layer's arrays directly.
+fn step_all_membrane(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u64, spikes: &mut Vec<u32>) {
+    let p = &lp.neuron;
+    let n = lp.layout.len();
+    let gs = lp.layout.group_size();
+    let (lo, hi) = (p.lo, p.hi);
+    let LayerState { v, theta, r, live_mark, live_next, .. } = st;
+    let has_theta = !theta.is_empty();
+    let has_r = !r.is_empty();
+    let decay_theta = has_theta && p.adapt_decay != crate::fixed::DECAY_ONE;
+    for k in 0..n {
+        let a = core::mem::take(&mut slot.acc[k]);
+        let b = if lp.bias.is_empty() { 0 } else { lp.bias[k] };
+        let mut th = if has_theta { theta[k] } else { 0 };
+        if decay_theta {
+            th = decay(th, p.adapt_decay);
+        }
+        let mut x = v[k];
+        let mut spike = false;
+        if has_r && r[k] > 0 {
+            r[k] -= 1;
+        } else {
+            x = saturate(decay(x, p.decay_mem) as i64 + a as i64 + b as i64, lo, hi);
+            if p.spiking {
+                let thr = p.threshold as i64 + th as i64;
+                if x as i64 >= thr {
+                    spike = true;
+                    x = match p.reset {
+                        Reset::Subtract => saturate(x as i64 - thr, lo, hi),
+                        Reset::ToValue(rv) => rv,
+                    };
+                    if has_r {
+                        r[k] = p.refractory;
+                    }
+                    if p.adapt_increment != 0 {
+                        th = saturate(th as i64 + p.adapt_increment as i64, 0, hi);
+                    }
+                }
+            }
+        }
+        v[k] = x;
+        if has_theta {
+            theta[k] = th;
+        }
+        if spike {
+            spikes.push(k as u32);
+        }
+        if b != 0 || (p.spiking && x >= p.threshold) {
+            queue_live(live_mark, live_next, k / gs, t);
+        }
     }
 }
 
@@ -760,5 +1309,16 @@ fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u6
                 queue_live(live_mark, live_next, g, t);
             }
         }
+    }
+}
+
+/// A plastic connection's compiled (shifted) weights, unshifted, in the narrowest width that
+/// holds its bounds: the engine's own learning copy.
+fn unshifted(weights: &[i32], shift: u32, p: &StdpParams) -> DenseWeights {
+    let w: Vec<i32> = weights.iter().map(|&x| x >> shift).collect();
+    if i8::try_from(p.w_min).is_ok() && i8::try_from(p.w_max).is_ok() {
+        DenseWeights::I8(Aligned::from_slice(&w.iter().map(|&x| x as i8).collect::<Vec<_>>()))
+    } else {
+        DenseWeights::I16(Aligned::from_slice(&w.iter().map(|&x| x as i16).collect::<Vec<_>>()))
     }
 }

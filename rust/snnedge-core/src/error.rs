@@ -71,6 +71,11 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A checkpoint cannot be read or does not belong to the model.
+    Checkpoint {
+        /// What is wrong.
+        message: String,
+    },
     /// A name passed to a query does not exist (for example `Engine.state("nope")`).
     UnknownName {
         /// The kind of thing (`layer`, `connection`).
@@ -79,6 +84,67 @@ pub enum Error {
         name: String,
         /// The names that exist.
         known: String,
+    },
+    /// An event file does not follow its format (bad magic, corrupt packet, impossible value).
+    EventFormat {
+        /// The format being read (`"EVT 3.0"`, `"AEDAT 4"`...).
+        format: &'static str,
+        /// Byte offset in the file where the problem starts.
+        offset: u64,
+        /// What the reader expected there.
+        expected: String,
+        /// What it found.
+        found: String,
+    },
+    /// An event file ends inside a header, record or packet (the bytes before it were decoded).
+    Truncated {
+        /// The format being read.
+        format: &'static str,
+        /// Byte offset of the incomplete header, record or packet.
+        offset: u64,
+        /// What was being read there.
+        expected: String,
+        /// How many bytes were left.
+        found: String,
+    },
+    /// The format of a file cannot be recognised from its first bytes (nor from its name).
+    UnknownFormat {
+        /// The file.
+        path: String,
+        /// The formats that are recognised.
+        expected: String,
+        /// The first bytes found (escaped).
+        found: String,
+    },
+    /// The operating system could not open, read or write a file.
+    Io {
+        /// The file.
+        path: String,
+        /// The kind of failure (`NotFound`, `PermissionDenied`...).
+        kind: String,
+        /// The system's message.
+        message: String,
+    },
+    /// Events cannot be stored in the requested format (coordinate too large for its fields, ...).
+    Unencodable {
+        /// The format being written.
+        format: &'static str,
+        /// Index of the offending event within the chunk given to the writer.
+        index: usize,
+        /// What does not fit.
+        message: String,
+    },
+    /// A parameter or an input value is outside what its component accepts (for example an
+    /// encoder threshold that is not positive, or a timestamp that goes back in time).
+    InvalidParameter {
+        /// The component it belongs to (for example `delta encoder`).
+        what: String,
+        /// The parameter name.
+        parameter: String,
+        /// The value found, as text.
+        value: String,
+        /// What is accepted.
+        expected: String,
     },
 }
 
@@ -118,8 +184,25 @@ impl fmt::Display for Error {
                 Some(o) => write!(f, "model file, byte {o}: {message}"),
                 None => write!(f, "model file: {message}"),
             },
+            Error::Checkpoint { message } => write!(f, "checkpoint: {message}"),
             Error::UnknownName { kind, name, known } => {
                 write!(f, "no {kind} named {name:?}; the model has: {known}")
+            }
+            Error::EventFormat { format, offset, expected, found } => {
+                write!(f, "{format} file, byte {offset}: expected {expected}, found {found}")
+            }
+            Error::Truncated { format, offset, expected, found } => {
+                write!(f, "{format} file truncated at byte {offset}: expected {expected}, found {found}")
+            }
+            Error::UnknownFormat { path, expected, found } => {
+                write!(f, "{path}: unknown event file format (first bytes {found}); expected one of: {expected}")
+            }
+            Error::Io { path, kind, message } => write!(f, "{path}: {message} ({kind})"),
+            Error::Unencodable { format, index, message } => {
+                write!(f, "event {index} cannot be written as {format}: {message}")
+            }
+            Error::InvalidParameter { what, parameter, value, expected } => {
+                write!(f, "{what}: parameter {parameter} = {value} is not accepted (expected {expected})")
             }
         }
     }

@@ -5,8 +5,11 @@
 ///
 /// Layout (`#[repr(C)]`, 16 bytes): `t` at byte 0 (u64), `x` at 8 (u16), `y` at 10 (u16),
 /// `p` at 12 (u8), 3 padding bytes. `snnedge.EVENT_DTYPE` is the same layout.
+///
+/// `Pod`: the padding is an explicit field, so a `Vec<Event>` can be handed to numpy as its
+/// bytes (`bytemuck::allocation::cast_vec`) without copying.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Event {
     /// Timestamp in microseconds (never wraps).
     pub t: u64,
@@ -43,6 +46,30 @@ impl Event {
         out.extend_from_slice(&self.x.to_le_bytes());
         out.extend_from_slice(&self.y.to_le_bytes());
         out.extend_from_slice(&[self.p, 0, 0, 0]);
+    }
+}
+
+/// The events as 64-bit words, two per event (the bytes of an `EVENT_DTYPE` array on a
+/// little-endian machine), without copying: the allocation changes type, not place.
+pub fn events_into_words(events: alloc::vec::Vec<Event>) -> alloc::vec::Vec<u64> {
+    match bytemuck::allocation::try_cast_vec::<Event, u64>(events) {
+        Ok(words) => words,
+        // Same alignment (8) and a size multiple of 8: the cast cannot fail; copy if it ever did.
+        Err((_, events)) => events.iter().flat_map(|e| bytemuck::cast::<Event, [u64; 2]>(*e)).collect(),
+    }
+}
+
+/// Views the bytes of an `EVENT_DTYPE` array as events: borrowed when `bytes` is 8-aligned
+/// (numpy's allocations are), copied otherwise; `None` unless the length is a multiple of 16.
+pub fn events_from_bytes(bytes: &[u8]) -> Option<alloc::borrow::Cow<'_, [Event]>> {
+    if !bytes.len().is_multiple_of(EVENT_RECORD_BYTES) {
+        return None;
+    }
+    match bytemuck::try_cast_slice::<u8, Event>(bytes) {
+        Ok(events) => Some(alloc::borrow::Cow::Borrowed(events)),
+        Err(_) => {
+            Some(alloc::borrow::Cow::Owned(RawEvents::new(bytes)?.records.iter().map(Event::from_le_bytes).collect()))
+        }
     }
 }
 

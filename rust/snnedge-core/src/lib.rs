@@ -11,7 +11,9 @@
 //! - [`model`]: the model description (and the `.snnm` file, with `std`);
 //! - [`network`]: compiling and validating a description into [`network::NetworkParams`];
 //! - [`neuron`], [`synapse`]: one tick of a neuron; connections and their accumulation slots;
-//! - [`engine`]: the event-driven engine.
+//! - [`engine`]: the event-driven engine;
+//! - [`io`]: event files (format detection, streaming decoders and encoders; files with `std`).
+//! - [`encode`]: spike encoders that turn signals, images, audio and video into events.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -34,13 +36,18 @@
 extern crate alloc;
 
 pub mod buffer;
+#[cfg(feature = "std")]
+pub mod checkpoint;
+pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod event;
 pub mod fixed;
+pub mod io;
 pub mod model;
 pub mod network;
 pub mod neuron;
+pub mod plasticity;
 pub mod synapse;
 
 pub use engine::{Engine, LayerSnapshot, Stats};

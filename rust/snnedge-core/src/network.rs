@@ -73,6 +73,8 @@ pub struct NetworkParams {
     pub connections: Vec<ConnParams>,
     /// Index of the output layer.
     pub output: usize,
+    /// Indices of the plastic connections (in spec order: the order learning runs in a tick).
+    pub plastic: Vec<usize>,
     /// The spec it was compiled from (kept for saving and for introspection).
     pub spec: ModelSpec,
 }
@@ -206,6 +208,7 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i
         reset,
         refractory: l.refractory,
         adapt_increment: l.adapt_increment as i32,
+        theta_state: l.theta_state && spiking,
         adapt_decay: l.adapt_decay,
         lo,
         hi,
@@ -400,6 +403,7 @@ impl NetworkParams {
             None => rank[n - 1],
             Some(o) => rank[find(o).ok_or_else(|| invalid("", format!("output {o:?} is not a layer")))?],
         };
+        let plastic = conns.iter().enumerate().filter(|(_, c)| c.plastic.is_some()).map(|(k, _)| k).collect();
         Ok(NetworkParams {
             name: spec.name.clone(),
             tick_us: spec.tick_us,
@@ -410,6 +414,7 @@ impl NetworkParams {
             layers,
             connections: conns,
             output,
+            plastic,
             spec: spec.clone(),
         })
     }
@@ -493,9 +498,10 @@ fn compile_connection_inner(
         shift,
         max_abs,
         kind,
+        plastic: None,
     };
     match c {
-        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, .. } => {
+        ConnectionSpec::Dense { weight, shift, delay, delays, weight_bits, plasticity, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -503,6 +509,9 @@ fn compile_connection_inner(
             let w = tensor_shape(weight, &format!("connection {name:?} weight"), &[n_out, n_in])?;
             check_weights(name, &w, lo, hi)?;
             if let Some(dl) = delays {
+                if plasticity.is_some() {
+                    return Err(invalid(name, "a plastic connection cannot have per-synapse delays"));
+                }
                 // Per-synapse delays: compiled as sparse rows (a dense matrix of rings).
                 let d = tensor_shape(dl, &format!("connection {name:?} delays"), &[n_out, n_in])?;
                 let mut indptr = vec![0u32; n_in + 1];
@@ -525,7 +534,12 @@ fn compile_connection_inner(
                 }
                 let min_extra = extra.iter().copied().min().unwrap_or(0);
                 return Ok((
-                    mk(*delay, *shift, 0, ConnKind::Sparse { indptr, targets, weights, delays: extra }),
+                    mk(
+                        *delay,
+                        *shift,
+                        0,
+                        ConnKind::Sparse { indptr, targets, weights, delays: extra, order: Vec::new() },
+                    ),
                     *delay as u64 + min_extra as u64,
                 ));
             }
@@ -542,9 +556,14 @@ fn compile_connection_inner(
             } else {
                 DenseWeights::I8(Aligned::from_slice(&rows.iter().map(|&x| x as i8).collect::<Vec<_>>()))
             };
-            Ok((mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out }), *delay as u64))
+            let mut cp = mk(*delay, *shift, max_abs, ConnKind::Dense { weights, n_out });
+            if let Some(pl) = plasticity {
+                cp.plastic = Some(plastic_params(name, pl, lo, hi, *delay, &w)?);
+                cp.max_abs = (pl.w_min.unsigned_abs().max(pl.w_max.unsigned_abs())) << shift;
+            }
+            Ok((cp, *delay as u64))
         }
-        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, .. } => {
+        ConnectionSpec::Conv2d { weight, stride, padding, shift, delay, weight_bits, plasticity, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -594,27 +613,31 @@ fn compile_connection_inner(
                     }
                 }
             }
-            let max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
-            Ok((
-                mk(
-                    *delay,
-                    *shift,
-                    max_abs,
-                    ConnKind::Conv {
-                        kernel,
-                        kh,
-                        kw,
-                        sh,
-                        sw,
-                        ph,
-                        pw,
-                        c_out,
-                        rows: window_table(src.h, kh, sh, ph, oh),
-                        cols: window_table(src.w, kw, sw, pw, ow),
-                    },
-                ),
-                *delay as u64,
-            ))
+            let mut max_abs = (w.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0)) << shift;
+            let mut plastic = None;
+            if let Some(pl) = plasticity {
+                plastic = Some(plastic_params(name, pl, lo, hi, *delay, &w)?);
+                max_abs = (pl.w_min.unsigned_abs().max(pl.w_max.unsigned_abs())) << shift;
+            }
+            let mut cp = mk(
+                *delay,
+                *shift,
+                max_abs,
+                ConnKind::Conv {
+                    kernel,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    ph,
+                    pw,
+                    c_out,
+                    rows: window_table(src.h, kh, sh, ph, oh),
+                    cols: window_table(src.w, kw, sw, pw, ow),
+                },
+            );
+            cp.plastic = plastic;
+            Ok((cp, *delay as u64))
         }
         ConnectionSpec::Pool2d { mode, kernel, stride, padding, weight, delay, .. } => {
             check_delay(*delay)?;
@@ -669,7 +692,7 @@ fn compile_connection_inner(
                 *delay as u64,
             ))
         }
-        ConnectionSpec::Sparse { indptr, indices, weights, delays, shift, delay, weight_bits, .. } => {
+        ConnectionSpec::Sparse { indptr, indices, weights, delays, shift, delay, weight_bits, plasticity, .. } => {
             check_delay(*delay)?;
             check_shift(*shift)?;
             let (lo, hi) = weight_range(name, *weight_bits)?;
@@ -722,10 +745,73 @@ fn compile_connection_inner(
                 extra.clear();
             }
             let min_extra = extra.iter().copied().min().unwrap_or(0);
-            Ok((
-                mk(*delay, *shift, max_abs, ConnKind::Sparse { indptr: new_ptr, targets, weights: wts, delays: extra }),
-                *delay as u64 + min_extra as u64,
-            ))
+            let mut order = Vec::new();
+            let mut plastic = None;
+            if let Some(pl) = plasticity {
+                if delays.is_some() {
+                    return Err(invalid(name, "a plastic connection cannot have per-synapse delays"));
+                }
+                plastic = Some(plastic_params(name, pl, lo, hi, *delay, &w)?);
+                // at most one synapse per (source, target) pair: learning is defined per pair
+                let mut seen = alloc::collections::BTreeSet::new();
+                for s_log in 0..n_in {
+                    let (k0, k1) = (ip[s_log] as usize, ip[s_log + 1] as usize);
+                    for (k, &t) in (k0..k1).zip(&idx[k0..k1]) {
+                        if !seen.insert((s_log, t)) {
+                            return Err(invalid(
+                                name,
+                                format!(
+                                    "synapse {k} repeats the pair (source {s_log}, target {t}): a plastic \
+                                     connection has at most one synapse per pair"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                for s_int in 0..n_in {
+                    let s_log = src.to_logical(s_int);
+                    order.extend((ip[s_log] as u32)..(ip[s_log + 1] as u32));
+                }
+                let bound = pl.w_min.unsigned_abs().max(pl.w_max.unsigned_abs()) << shift;
+                let widest = (0..n_in).map(|s| (ip[s + 1] - ip[s]) as u64).max().unwrap_or(0);
+                max_abs = bound * widest;
+            }
+            let kind = ConnKind::Sparse { indptr: new_ptr, targets, weights: wts, delays: extra, order };
+            let mut cp = mk(*delay, *shift, max_abs, kind);
+            cp.plastic = plastic;
+            Ok((cp, *delay as u64 + min_extra as u64))
         }
     }
+}
+
+/// Checks the learning parameters of a plastic connection against its weights.
+fn plastic_params(
+    name: &str,
+    pl: &crate::model::spec::PlasticitySpec,
+    lo: i64,
+    hi: i64,
+    delay: u32,
+    w: &[i64],
+) -> Result<crate::plasticity::StdpParams> {
+    check_range(name, "plasticity.w_min", pl.w_min, lo, hi)?;
+    check_range(name, "plasticity.w_max", pl.w_max, pl.w_min, hi)?;
+    check_range(name, "plasticity.a_plus", pl.a_plus, 0, 1 << 24)?;
+    check_range(name, "plasticity.a_minus", pl.a_minus, 0, 1 << 24)?;
+    check_range(name, "plasticity.trace_decay_pre", pl.trace_decay_pre as i64, 0, DECAY_ONE as i64)?;
+    check_range(name, "plasticity.trace_decay_post", pl.trace_decay_post as i64, 0, DECAY_ONE as i64)?;
+    if let Some(d) = pl.eligibility_decay {
+        check_range(name, "plasticity.eligibility_decay", d as i64, 0, DECAY_ONE as i64)?;
+    }
+    if delay != 0 {
+        return Err(invalid(name, "a plastic connection must have delay 0"));
+    }
+    if let Some((k, &x)) = w.iter().enumerate().find(|(_, &x)| x < pl.w_min || x > pl.w_max) {
+        return Err(Error::ParameterOverflow {
+            layer: name.into(),
+            parameter: format!("weight element {k}"),
+            value: format!("{x}"),
+            range: format!("{}..={} (the plasticity bounds)", pl.w_min, pl.w_max),
+        });
+    }
+    Ok(crate::plasticity::StdpParams::from_spec(pl))
 }

@@ -57,6 +57,8 @@ pub struct NeuronParams {
     pub adapt_increment: i32,
     /// θ decay per tick, Q0.16.
     pub adapt_decay: u32,
+    /// θ is a state even without increments (a frozen learned θ).
+    pub theta_state: bool,
     /// Lower bound of current and membrane (state_bits).
     pub lo: i64,
     /// Upper bound of current, membrane and θ (state_bits).
@@ -66,7 +68,7 @@ pub struct NeuronParams {
 impl NeuronParams {
     /// Whether θ is a state of this layer.
     pub fn adaptive(&self) -> bool {
-        self.adapt_increment != 0
+        self.adapt_increment != 0 || self.theta_state
     }
 
     /// Parameters of a plain LIF (no current, no refractory period, no adaptation).
@@ -82,6 +84,7 @@ impl NeuronParams {
             refractory: 0,
             adapt_increment: 0,
             adapt_decay: DECAY_ONE,
+            theta_state: false,
             lo,
             hi,
         }
@@ -186,6 +189,7 @@ mod tests {
             refractory: 3,
             adapt_increment: 200,
             adapt_decay: 65000,
+            theta_state: false,
             lo,
             hi,
         }

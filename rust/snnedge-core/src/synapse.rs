@@ -166,6 +166,8 @@ pub enum ConnKind {
         weights: Vec<i32>,
         /// Extra delays (ticks); empty when every extra delay is 0.
         delays: Vec<u32>,
+        /// Plastic connections: each synapse's position in the model's synapse list.
+        order: Vec<u32>,
     },
 }
 
@@ -200,6 +202,8 @@ pub struct ConnParams {
     pub max_abs: u64,
     /// What it does.
     pub kind: ConnKind,
+    /// Online learning (dense, sparse and convolutional connections).
+    pub plastic: Option<crate::plasticity::StdpParams>,
 }
 
 /// Per target layer and tick: the exact input sum of each neuron, and which groups received any.
@@ -322,8 +326,17 @@ pub fn window_range(i: usize, k: usize, s: usize, p: usize, n_out: usize) -> cor
 /// Delivers the spikes of several sources (internal indices, one entry per spike) in tick
 /// `tick`; returns the number of synaptic operations. Same result as [`deliver`] per spike,
 /// with the dispatch done once: dense rows are summed in one loop.
-pub fn deliver_batch(c: &ConnParams, srcs: &[u32], tick: u64, slots: &mut [Slot], scratch: &mut Vec<i16>) -> u64 {
+pub fn deliver_batch(
+    c: &ConnParams,
+    plastic: Option<&DenseWeights>,
+    srcs: &[u32],
+    tick: u64,
+    slots: &mut [Slot],
+    scratch: &mut Vec<i16>,
+) -> u64 {
     if let ConnKind::Dense { weights, n_out } = &c.kind {
+        // a plastic connection's current weights live in the engine
+        let weights = plastic.unwrap_or(weights);
         let len = slots.len() as u64;
         let slot = &mut slots[((tick + c.delay as u64) % len) as usize];
         let n_out = *n_out;
@@ -373,6 +386,51 @@ pub fn deliver_batch(c: &ConnParams, srcs: &[u32], tick: u64, slots: &mut [Slot]
             }
         }
         return (srcs.len() * n_out) as u64;
+    }
+    if let (ConnKind::Conv { kh, kw, ph, pw, sh, sw, c_out, rows, cols, .. }, Some(w)) = (&c.kind, plastic) {
+        // a plastic convolution: the current (unshifted) kernel, `[c_in][kh][kw][c_out]`
+        let len = slots.len() as u64;
+        let slot = &mut slots[((tick + c.delay as u64) % len) as usize];
+        let (ow, c_out) = (c.dst.w, *c_out);
+        let mut ops = 0u64;
+        for &s in srcs {
+            slot.reserve(c.max_abs);
+            let (ci, y, x) = c.src.coord(s as usize);
+            let ((r0, r1), (c0, c1)) = (rows[y], cols[x]);
+            for oy in r0 as usize..r1 as usize {
+                let ky = y + ph - oy * sh;
+                for ox in c0 as usize..c1 as usize {
+                    let kx = x + pw - ox * sw;
+                    let pos = oy * ow + ox;
+                    let k0 = ((ci * kh + ky) * kw + kx) * c_out;
+                    for (o, a) in slot.acc[pos * c_out..(pos + 1) * c_out].iter_mut().enumerate() {
+                        *a = a.wrapping_add(crate::plasticity::get(w, k0 + o) << c.shift);
+                    }
+                    slot.mark(pos);
+                }
+                ops += (c1 - c0) as u64 * c_out as u64;
+            }
+        }
+        return ops;
+    }
+    if let (ConnKind::Sparse { indptr, targets, .. }, Some(w)) = (&c.kind, plastic) {
+        // a plastic sparse connection: current (unshifted) weights in CSR order; delay 0 and
+        // no per-synapse delays (checked when the model is compiled)
+        let len = slots.len() as u64;
+        let slot = &mut slots[((tick + c.delay as u64) % len) as usize];
+        let gs = c.dst.group_size();
+        let mut ops = 0u64;
+        for &s in srcs {
+            slot.reserve(c.max_abs);
+            let (k0, k1) = (indptr[s as usize] as usize, indptr[s as usize + 1] as usize);
+            for (k, &n) in (k0..k1).zip(&targets[k0..k1]) {
+                let n = n as usize;
+                slot.acc[n] = slot.acc[n].wrapping_add(crate::plasticity::get(w, k) << c.shift);
+                slot.mark(n / gs);
+            }
+            ops += (k1 - k0) as u64;
+        }
+        return ops;
     }
     srcs.iter().map(|&s| deliver(c, s as usize, tick, slots)).sum()
 }
@@ -451,7 +509,7 @@ pub fn deliver(c: &ConnParams, src: usize, tick: u64, slots: &mut [Slot]) -> u64
             }
             ((r1 - r0) as u64) * ((c1 - c0) as u64)
         }
-        ConnKind::Sparse { indptr, targets, weights, delays } => {
+        ConnKind::Sparse { indptr, targets, weights, delays, .. } => {
             let (k0, k1) = (indptr[src] as usize, indptr[src + 1] as usize);
             let gs = c.dst.group_size();
             if delays.is_empty() {

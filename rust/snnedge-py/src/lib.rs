@@ -6,9 +6,13 @@
 //! `SPIKE_DTYPE` array (built without the GIL, moved into numpy). Core errors become the
 //! exception classes of `snnedge.errors`, one class per `Error` variant.
 
+mod io;
+
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyReadonlyArray1};
+mod encode;
+
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict};
@@ -77,11 +81,54 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
                 kw.set_item("problem", message)?;
                 "ModelFormatError"
             }
+            Error::Checkpoint { message } => {
+                kw.set_item("problem", message)?;
+                "CheckpointError"
+            }
             Error::UnknownName { kind, name, known } => {
                 kw.set_item("kind", kind)?;
                 kw.set_item("name", name)?;
                 kw.set_item("known", known)?;
                 "UnknownNameError"
+            }
+            Error::EventFormat { format, offset, expected, found } => {
+                kw.set_item("format", format)?;
+                kw.set_item("offset", offset)?;
+                kw.set_item("expected", expected)?;
+                kw.set_item("found", found)?;
+                "EventFormatError"
+            }
+            Error::Truncated { format, offset, expected, found } => {
+                kw.set_item("format", format)?;
+                kw.set_item("offset", offset)?;
+                kw.set_item("expected", expected)?;
+                kw.set_item("found", found)?;
+                "TruncatedFileError"
+            }
+            Error::UnknownFormat { path, expected, found } => {
+                kw.set_item("path", path)?;
+                kw.set_item("expected", expected)?;
+                kw.set_item("found", found)?;
+                "UnknownFormatError"
+            }
+            Error::Io { path, kind, message } => {
+                kw.set_item("path", path)?;
+                kw.set_item("kind", kind)?;
+                kw.set_item("problem", message)?;
+                "EventIOError"
+            }
+            Error::Unencodable { format, index, message } => {
+                kw.set_item("format", format)?;
+                kw.set_item("index", index)?;
+                kw.set_item("problem", message)?;
+                "UnencodableEventsError"
+            }
+            Error::InvalidParameter { what, parameter, value, expected } => {
+                kw.set_item("what", what)?;
+                kw.set_item("parameter", parameter)?;
+                kw.set_item("value", value)?;
+                kw.set_item("expected", expected)?;
+                "InvalidParameterError"
             }
         };
         let instance = module.getattr(class)?.call((message.clone(),), Some(&kw))?;
@@ -192,6 +239,9 @@ impl PyCompiledModel {
     }
 }
 
+/// Two int32 arrays (pre and post traces).
+type ArrayPair<'py> = (Bound<'py, PyArray1<i32>>, Bound<'py, PyArray1<i32>>);
+
 /// One stream through a compiled model.
 #[pyclass(name = "Engine", module = "snnedge._core")]
 struct PyEngine {
@@ -287,6 +337,25 @@ impl PyEngine {
         Ok(spikes_out(py, &out))
     }
 
+    /// The whole mutable state as checkpoint file bytes.
+    fn checkpoint_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = py
+            .detach(|| inner.snapshot().and_then(|s| snnedge_core::checkpoint::encode(&s)))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// An engine restored from checkpoint bytes written for this model.
+    #[staticmethod]
+    fn from_checkpoint(py: Python<'_>, model: &PyCompiledModel, data: &[u8]) -> PyResult<Self> {
+        let net = model.net.clone();
+        let inner = py
+            .detach(|| snnedge_core::checkpoint::decode(data).and_then(|s| Engine::from_snapshot(net, &s)))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyEngine { inner })
+    }
+
     /// Back to the fresh state (states, time, counters).
     fn reset(&mut self) {
         self.inner.reset();
@@ -320,6 +389,55 @@ impl PyEngine {
         Ok(d)
     }
 
+    /// Turns learning on or off on a plastic connection.
+    fn set_learning(&mut self, py: Python<'_>, connection: &str, enabled: bool) -> PyResult<()> {
+        self.inner.set_learning(connection, enabled).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Changes the learning rates of a plastic connection.
+    #[pyo3(signature = (connection, a_plus=None, a_minus=None))]
+    fn set_learning_rates(
+        &mut self,
+        py: Python<'_>,
+        connection: &str,
+        a_plus: Option<i64>,
+        a_minus: Option<i64>,
+    ) -> PyResult<()> {
+        self.inner.set_learning_rates(connection, a_plus, a_minus).map_err(|e| to_py_err(py, e))
+    }
+
+    /// The weights of a plastic connection: (n_out, n_in, flat int32 array, C-order).
+    fn weights<'py>(&self, py: Python<'py>, connection: &str) -> PyResult<(Vec<usize>, Bound<'py, PyArray1<i32>>)> {
+        let (shape, w) = self.inner.plastic_weights(connection).map_err(|e| to_py_err(py, e))?;
+        Ok((shape, w.into_pyarray(py)))
+    }
+
+    /// Replaces the weights of a plastic connection (flat, in the order `weights` returns).
+    fn set_weights(&mut self, py: Python<'_>, connection: &str, weights: Vec<i64>) -> PyResult<()> {
+        self.inner.set_plastic_weights(connection, &weights).map_err(|e| to_py_err(py, e))
+    }
+
+    /// The traces of a plastic connection: (pre, post).
+    fn traces<'py>(&self, py: Python<'py>, connection: &str) -> PyResult<ArrayPair<'py>> {
+        let (x, y) = self.inner.plastic_traces(connection).map_err(|e| to_py_err(py, e))?;
+        Ok((x.into_pyarray(py), y.into_pyarray(py)))
+    }
+
+    /// Delivers a reward (Q8) to reward-modulated connections in the tick containing `t_us`.
+    fn reward(&mut self, py: Python<'_>, value: i64, t_us: u64) -> PyResult<()> {
+        self.inner.reward(value, t_us).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Scales each target neuron's incoming weights to sum to `target`.
+    fn normalize_weights(&mut self, py: Python<'_>, connection: &str, target: i64) -> PyResult<()> {
+        self.inner.normalize_weights(connection, target).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Writes one state of a layer (v, i, theta, refractory), flat C-order values.
+    fn set_state(&mut self, py: Python<'_>, layer: &str, field: &str, values: Vec<i64>) -> PyResult<()> {
+        self.inner.set_state(layer, field, &values).map_err(|e| to_py_err(py, e))
+    }
+
     /// Work counters.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.stats();
@@ -345,9 +463,11 @@ impl PyEngine {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCompiledModel>()?;
     m.add_class::<PyEngine>()?;
+    encode::register(m)?;
     m.add("EVENT_RECORD_BYTES", EVENT_RECORD_BYTES)?;
     m.add("SPIKE_RECORD_BYTES", SPIKE_RECORD_BYTES)?;
     m.add("MODEL_FORMAT_VERSION", file::FORMAT_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    io::register(m)?;
     Ok(())
 }

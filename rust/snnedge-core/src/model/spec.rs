@@ -93,6 +93,10 @@ pub struct LayerSpec {
     /// Adaptive threshold: decay of θ per tick, Q0.16.
     #[serde(default = "decay_one")]
     pub adapt_decay: u32,
+    /// Keep a threshold offset θ even when `adapt_increment` is 0 (a learned θ that is
+    /// frozen, set through `Engine.set_state`). Default: only when `adapt_increment > 0`.
+    #[serde(default)]
+    pub theta_state: bool,
     /// Width of the current, membrane and θ states in bits (2..=32, default 24).
     #[serde(default = "default_state_bits")]
     pub state_bits: u32,
@@ -155,6 +159,9 @@ pub enum ConnectionSpec {
         /// Declared weight width: 4, 8 or 16 bits.
         #[serde(default = "default_weight_bits")]
         weight_bits: u32,
+        /// Online learning on this connection (delay 0, no per-synapse delays).
+        #[serde(default)]
+        plasticity: Option<PlasticitySpec>,
     },
     /// 2-D convolution from a `(C_in, H, W)` source to a `(C_out, H_out, W_out)` target.
     Conv2d {
@@ -181,6 +188,9 @@ pub enum ConnectionSpec {
         /// Declared weight width: 4, 8 or 16 bits.
         #[serde(default = "default_weight_bits")]
         weight_bits: u32,
+        /// Online learning of the shared kernel (delay 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plasticity: Option<PlasticitySpec>,
     },
     /// Channel-wise sum or average pooling from `(C, H, W)` to `(C, H_out, W_out)`.
     Pool2d {
@@ -233,6 +243,10 @@ pub enum ConnectionSpec {
         /// Declared weight width: 4, 8 or 16 bits.
         #[serde(default = "default_weight_bits")]
         weight_bits: u32,
+        /// Online learning on the synapses (delay 0, no per-synapse delays, at most one
+        /// synapse per pair).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plasticity: Option<PlasticitySpec>,
     },
 }
 
@@ -270,6 +284,66 @@ impl ConnectionSpec {
             | ConnectionSpec::Sparse { target, .. } => target,
         }
     }
+}
+
+/// Weight dependence of an STDP rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StdpRule {
+    /// The change does not depend on the weight.
+    #[default]
+    Additive,
+    /// Potentiation scales with `w_max - w`, depression with `w - w_min`.
+    Multiplicative,
+}
+
+/// How spikes enter the traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Pairing {
+    /// Each spike adds 1.0 to the trace (saturating): every pre/post pair counts.
+    #[default]
+    AllToAll,
+    /// Each spike sets the trace to 1.0: only the nearest spike counts.
+    Nearest,
+}
+
+/// Pair-based STDP on a dense, sparse or convolutional connection (see `plasticity.rs` and docs/numerics.md, "Learning").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlasticitySpec {
+    /// Additive or multiplicative.
+    #[serde(default)]
+    pub rule: StdpRule,
+    /// All-to-all or nearest-spike pairing.
+    #[serde(default)]
+    pub pairing: Pairing,
+    /// Potentiation: weight change (in 2^-16 weight units) for a pre trace of 1.0 at a post spike.
+    pub a_plus: i64,
+    /// Depression: weight change (in 2^-16 weight units) for a post trace of 1.0 at a pre spike.
+    pub a_minus: i64,
+    /// Pre-synaptic trace decay per tick, Q0.16.
+    pub trace_decay_pre: u32,
+    /// Post-synaptic trace decay per tick, Q0.16.
+    pub trace_decay_post: u32,
+    /// Lower weight bound.
+    pub w_min: i64,
+    /// Upper weight bound.
+    pub w_max: i64,
+    /// Seed of the stochastic rounding.
+    #[serde(default)]
+    pub seed: u64,
+    /// Learning on at start.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Reward-modulated STDP: pair changes go to per-synapse eligibility traces decaying by
+    /// this Q0.16 factor per tick; a reward R (Q8) adds SR(R * e, 2^24) to each weight.
+    #[serde(default)]
+    pub eligibility_decay: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Element type of a [`Tensor`].

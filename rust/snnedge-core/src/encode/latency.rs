@@ -1,0 +1,257 @@
+//! Latency (time-to-first-spike) coding: each sample is shown for a window of `num_steps`
+//! steps, and each channel spikes once in the window, earlier the stronger its intensity.
+//!
+//! With `T = num_steps`, intensity `v` (values above 1 count as 1) and `θ = threshold`:
+//!
+//! - channels with `v < θ` (or NaN) do not spike;
+//! - **linear**: step `s = round((1 - v) · (T - 1))`;
+//! - **log**: step `s = round(ln(v) / ln(θ) · (T - 1))` (needs `0 < θ < 1`): `v = 1` fires at
+//!   step 0 and `v = θ` at the last step, evenly in log-intensity between them (the
+//!   logarithmic latency of an RC neuron charged by the input, normalised to the window).
+//!
+//! `round(x)` is `floor(x + 0.5)`. Both are monotone: a stronger input never fires later.
+//! The event is at `t(k0 + s)` where `k0` is the window's first step; the next sample's window
+//! starts at `k0 + T`. Within a window the events are sorted by step, then channel.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::{bad_param, frame_count, EventSink, Layout, SampleClock};
+use crate::error::Result;
+use crate::Event;
+
+const WHAT: &str = "latency encoder";
+
+/// "No spike" marker in the step scratch.
+const SILENT: u32 = u32::MAX;
+
+/// Largest window accepted (steps).
+pub const MAX_STEPS: u32 = 1 << 24;
+
+/// How intensity maps to spike time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyMode {
+    /// `s = round((1 - v)(T - 1))`.
+    Linear,
+    /// `s = round(ln v / ln θ · (T - 1))`.
+    Log,
+}
+
+/// Parameters of a [`LatencyEncoder`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyParams {
+    /// Channels and their event coordinates.
+    pub layout: Layout,
+    /// Steps per window (1..=2^24).
+    pub num_steps: u32,
+    /// Step length in microseconds (> 0).
+    pub dt_us: u64,
+    /// Linear or logarithmic.
+    pub mode: LatencyMode,
+    /// Intensities below this do not spike (`0 <= θ`; `0 < θ < 1` for log).
+    pub threshold: f64,
+    /// Time of step 0 in microseconds.
+    pub t0_us: u64,
+}
+
+/// A streaming latency encoder (one window per sample).
+#[derive(Debug, Clone)]
+pub struct LatencyEncoder {
+    params: LatencyParams,
+    /// `(T - 1) / ln θ` for the log mode.
+    log_scale: f64,
+    clock: SampleClock,
+    xy: Vec<[u16; 2]>,
+    steps: Vec<u32>,
+    counts: Vec<u32>,
+    times: Vec<u64>,
+    sorted: Vec<Event>,
+}
+
+impl LatencyEncoder {
+    /// Checks the parameters and builds the encoder.
+    pub fn new(params: LatencyParams) -> Result<Self> {
+        params.layout.check(WHAT)?;
+        if params.dt_us == 0 {
+            return Err(bad_param(WHAT, "dt_us", 0, "> 0"));
+        }
+        if params.num_steps == 0 || params.num_steps > MAX_STEPS {
+            return Err(bad_param(WHAT, "num_steps", params.num_steps, "1..=16777216"));
+        }
+        let th = params.threshold;
+        let log_scale = match params.mode {
+            LatencyMode::Linear => {
+                if !(th.is_finite() && th >= 0.0) {
+                    return Err(bad_param(WHAT, "threshold", th, "a finite number >= 0"));
+                }
+                0.0
+            }
+            LatencyMode::Log => {
+                if !(th > 0.0 && th < 1.0) {
+                    return Err(bad_param(WHAT, "threshold", th, "0 < threshold < 1 for the log mode"));
+                }
+                (params.num_steps - 1) as f64 / libm::log(th)
+            }
+        };
+        let n = params.layout.n_channels;
+        let clock = SampleClock::new(WHAT, params.t0_us, params.dt_us, 1)?;
+        Ok(LatencyEncoder {
+            log_scale,
+            clock,
+            xy: params.layout.coords(),
+            steps: vec![SILENT; n],
+            counts: Vec::new(),
+            times: Vec::new(),
+            sorted: Vec::with_capacity(n),
+            params,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &LatencyParams {
+        &self.params
+    }
+
+    /// The step clock.
+    pub fn clock(&self) -> &SampleClock {
+        &self.clock
+    }
+
+    /// Pins the next window's first step to `t_us` (not earlier than the last step).
+    pub fn set_time(&mut self, t_us: u64) -> Result<()> {
+        let earliest = self.clock.last_time();
+        self.clock.set_time(WHAT, t_us, earliest)
+    }
+
+    /// Back to the initial state.
+    pub fn reset(&mut self) {
+        self.clock.reset(self.params.t0_us);
+    }
+
+    /// The step within the window at which intensity `v` fires, or `None`.
+    #[inline]
+    pub fn spike_step(&self, v: f64) -> Option<u32> {
+        if v.is_nan() || v < self.params.threshold {
+            return None;
+        }
+        let v = if v > 1.0 { 1.0 } else { v };
+        let last = (self.params.num_steps - 1) as f64;
+        let x = match self.params.mode {
+            LatencyMode::Linear => (1.0 - v) * last,
+            // v >= θ > 0, so ln v is finite and ln v / ln θ is in [0, 1].
+            LatencyMode::Log => libm::log(v) * self.log_scale,
+        };
+        // x is in [0, T - 1]; the cast truncates, so this is floor(x + 0.5).
+        Some((x + 0.5) as u32)
+    }
+
+    /// Encodes `samples`: whole samples of every channel, one window each.
+    pub fn push(&mut self, samples: &[f64], out: &mut impl EventSink) -> Result<()> {
+        let n = self.params.layout.n_channels;
+        frame_count(WHAT, samples.len(), n)?;
+        for frame in samples.chunks_exact(n) {
+            self.window(frame, out);
+        }
+        Ok(())
+    }
+
+    fn window(&mut self, frame: &[f64], out: &mut impl EventSink) {
+        let t_steps = self.params.num_steps as usize;
+        let k0 = self.clock.next_index();
+        if t_steps <= 2 * frame.len() + 64 {
+            // Counting sort by step, O(channels + steps), stable in the channel index: one
+            // pass computes the steps and their histogram, one pass writes each event
+            // straight into its sorted slot (the times of the steps come from a table).
+            self.counts.clear();
+            self.counts.resize(t_steps + 1, 0);
+            for (c, &v) in frame.iter().enumerate() {
+                let s = self.spike_step(v).unwrap_or(SILENT);
+                self.steps[c] = s;
+                if s != SILENT {
+                    self.counts[s as usize + 1] += 1;
+                }
+            }
+            self.times.clear();
+            for i in 0..t_steps {
+                self.counts[i + 1] += self.counts[i];
+                self.times.push(self.clock.time_of(k0 + i as u64));
+            }
+            let firing = self.counts[t_steps] as usize;
+            self.sorted.clear();
+            self.sorted.resize(firing, Event::default());
+            for (c, &s) in self.steps.iter().enumerate() {
+                if s != SILENT {
+                    let slot = &mut self.counts[s as usize];
+                    let [x, y] = self.xy[c];
+                    self.sorted[*slot as usize] = Event::new(self.times[s as usize], x, y, 1);
+                    *slot += 1;
+                }
+            }
+            out.push_events(&self.sorted);
+        } else {
+            // Long windows with few channels: sort the (step, channel) pairs instead.
+            for (c, &v) in frame.iter().enumerate() {
+                self.steps[c] = self.spike_step(v).unwrap_or(SILENT);
+            }
+            let mut pairs: Vec<u64> = self
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|&(_, &s)| s != SILENT)
+                .map(|(c, &s)| ((s as u64) << 32) | c as u64)
+                .collect();
+            pairs.sort_unstable();
+            for key in pairs {
+                let [x, y] = self.xy[(key & 0xFFFF_FFFF) as usize];
+                out.push_event(Event::new(self.clock.time_of(k0 + (key >> 32)), x, y, 1));
+            }
+        }
+        self.clock.advance(t_steps as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(mode: LatencyMode, n: usize, t: u32) -> LatencyEncoder {
+        LatencyEncoder::new(LatencyParams {
+            layout: Layout::line(n),
+            num_steps: t,
+            dt_us: 100,
+            mode,
+            threshold: 0.01,
+            t0_us: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn linear_steps() {
+        let e = enc(LatencyMode::Linear, 1, 11);
+        assert_eq!(e.spike_step(1.0), Some(0));
+        assert_eq!(e.spike_step(2.0), Some(0));
+        assert_eq!(e.spike_step(0.5), Some(5));
+        assert_eq!(e.spike_step(0.011), Some(10));
+        assert_eq!(e.spike_step(0.001), None);
+        assert_eq!(e.spike_step(f64::NAN), None);
+        let l = enc(LatencyMode::Log, 1, 11);
+        assert_eq!(l.spike_step(1.0), Some(0));
+        assert_eq!(l.spike_step(0.01), Some(10));
+        assert_eq!(l.spike_step(0.1), Some(5));
+    }
+
+    #[test]
+    fn sorted_windows_both_sort_paths() {
+        for t in [8u32, 10_000] {
+            let mut e = enc(LatencyMode::Linear, 4, t);
+            let mut out = Vec::<Event>::new();
+            e.push(&[0.2, 0.9, 0.0, 0.9, 1.0, 0.5, 0.5, 0.3], &mut out).unwrap();
+            assert_eq!(out.len(), 7);
+            assert!(out.windows(2).all(|w| (w[0].t, w[0].x) < (w[1].t, w[1].x)));
+            assert_eq!(out[0].x, 1);
+            assert_eq!(out[1].x, 3);
+            assert!(out[3].t >= 100 * t as u64);
+        }
+    }
+}

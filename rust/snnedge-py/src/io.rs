@@ -1,0 +1,313 @@
+//! Bindings of the event file readers and writers (`snnedge-core::io`).
+//!
+//! Decoding runs with the GIL released, block by block, checking for Ctrl-C between blocks.
+//! Decoded events leave Rust as a `uint64` array holding the `EVENT_DTYPE` records (two words
+//! per event); the allocation is moved into numpy, not copied, and the Python side views it
+//! with `EVENT_DTYPE`.
+
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use snnedge_core::event::{events_from_bytes, events_into_words, EVENT_RECORD_BYTES};
+use snnedge_core::io::aedat4::Aedat4Compression;
+use snnedge_core::io::reader::{self, EventReader, OnError};
+use snnedge_core::io::writer::EventWriter;
+use snnedge_core::io::Format;
+use snnedge_core::{Error, Event};
+
+use crate::to_py_err;
+
+/// Body bytes decoded per step of `read_all`: the step's events (at most a few hundred kB)
+/// stay in cache before they are copied into the output array.
+const DECODE_STEP_BYTES: usize = 64 << 10;
+/// Steps per GIL release (about 8 MiB of file); Ctrl-C is checked between releases.
+const STEPS_PER_RELEASE: usize = 128;
+
+fn on_error(py: Python<'_>, s: &str) -> PyResult<OnError> {
+    match s {
+        "stop" => Ok(OnError::Stop),
+        "skip" => Ok(OnError::Skip),
+        other => Err(to_py_err(
+            py,
+            Error::Shape {
+                what: "on_error".into(),
+                expected: "\"stop\" or \"skip\"".into(),
+                found: format!("{other:?}"),
+            },
+        )),
+    }
+}
+
+fn unknown_format(py: Python<'_>, key: &str) -> PyErr {
+    let keys: Vec<&str> = Format::ALL.iter().map(|f| f.key()).collect();
+    to_py_err(py, Error::Shape { what: "format".into(), expected: keys.join(", "), found: format!("{key:?}") })
+}
+
+fn words<'py>(py: Python<'py>, events: Vec<Event>) -> Bound<'py, PyArray1<u64>> {
+    events_into_words(events).into_pyarray(py)
+}
+
+/// Decoded words and the exception that ended decoding, if any.
+type EventsAndError<'py> = (Bound<'py, PyArray1<u64>>, usize, Option<Py<PyAny>>);
+
+/// A streaming reader of one event file (Rust formats).
+#[pyclass(name = "EventReader", module = "snnedge._core")]
+pub struct PyEventReader {
+    inner: EventReader,
+}
+
+#[pymethods]
+impl PyEventReader {
+    /// Opens `path`; `format` forces a format key, `on_error` is "stop" or "skip".
+    #[new]
+    #[pyo3(signature = (path, format=None, on_error="stop"))]
+    fn new(py: Python<'_>, path: &str, format: Option<&str>, on_error: &str) -> PyResult<Self> {
+        let mode = self::on_error(py, on_error)?;
+        if let Some(f) = format {
+            if Format::from_key(f).is_none() {
+                return Err(unknown_format(py, f));
+            }
+        }
+        let inner = py.detach(|| EventReader::open(path, format, mode)).map_err(|e| to_py_err(py, e))?;
+        Ok(PyEventReader { inner })
+    }
+
+    /// The next chunk as uint64 words (2 per event), or None at the end.
+    #[pyo3(signature = (max_events=None, chunk_us=None))]
+    fn next_chunk<'py>(
+        &mut self,
+        py: Python<'py>,
+        max_events: Option<usize>,
+        chunk_us: Option<u64>,
+    ) -> PyResult<Option<Bound<'py, PyArray1<u64>>>> {
+        let inner = &mut self.inner;
+        let chunk = py.detach(|| inner.next_chunk(max_events, chunk_us)).map_err(|e| to_py_err(py, e))?;
+        Ok(chunk.map(|c| words(py, c)))
+    }
+
+    /// Decodes the rest of the file: (words, number of events, error or None). The words
+    /// array may be longer than `2 * events` (the caller slices it). With on_error="stop", a
+    /// fault ends decoding and is returned (not raised) next to the events decoded before it.
+    ///
+    /// Why through a numpy array and a small scratch buffer rather than handing over a `Vec`:
+    /// the output of a whole file is large, and a fresh `Vec` of that size is page-faulted
+    /// 4 KiB at a time, which cost more than the decoding on a loaded machine; numpy allocates
+    /// large arrays on transparent huge pages. Each 64 KiB of the body is decoded into a reused
+    /// scratch `Vec` (faulted once, cache-warm) and copied into the array with one `memcpy`.
+    fn read_all<'py>(&mut self, py: Python<'py>) -> PyResult<EventsAndError<'py>> {
+        let mut capacity = self.inner.events_hint().max(1024);
+        let mut arr = PyArray1::<u64>::zeros(py, 2 * capacity, false);
+        let mut n = 0usize;
+        let mut scratch: Vec<Event> = Vec::with_capacity(1 << 16);
+        let inner = &mut self.inner;
+        inner.set_decode_limit(DECODE_STEP_BYTES);
+        let mut outcome: Result<bool, Error> = Ok(true);
+        loop {
+            if n + scratch.len() > capacity {
+                capacity = (2 * capacity).max(n + scratch.len());
+                let bigger = PyArray1::<u64>::zeros(py, 2 * capacity, false);
+                bigger.readwrite().as_slice_mut()?[..2 * n].copy_from_slice(&arr.readonly().as_slice()?[..2 * n]);
+                arr = bigger;
+            }
+            let mut rw = arr.readwrite();
+            let dst = rw.as_slice_mut()?;
+            let done = py.detach(|| {
+                for _ in 0..STEPS_PER_RELEASE {
+                    // Move the last step's events into the array, unless they do not fit.
+                    if n + scratch.len() > capacity {
+                        return false;
+                    }
+                    dst[2 * n..2 * (n + scratch.len())].copy_from_slice(bytemuck::cast_slice(&scratch));
+                    n += scratch.len();
+                    scratch.clear();
+                    if !matches!(outcome, Ok(true)) {
+                        return true;
+                    }
+                    outcome = inner.step(&mut scratch);
+                }
+                false
+            });
+            drop(rw);
+            if done {
+                break;
+            }
+            py.check_signals()?;
+        }
+        let error = match outcome {
+            Err(e) => Some(e),
+            Ok(_) => inner.deferred_error().err(),
+        };
+        let err = error.map(|e| to_py_err(py, e).into_value(py).into_any());
+        Ok((arr, n, err))
+    }
+
+    /// Format key (`evt3`, `aedat4`...).
+    #[getter]
+    fn format(&self) -> &'static str {
+        self.inner.header().format.key()
+    }
+
+    /// Format name (`EVT 3.0`...).
+    #[getter]
+    fn format_name(&self) -> &'static str {
+        self.inner.header().format.name()
+    }
+
+    /// (width, height) from the header, or None.
+    #[getter]
+    fn sensor_size(&self) -> Option<(u16, u16)> {
+        self.inner.header().sensor_size
+    }
+
+    /// Header keys and values, in file order.
+    #[getter]
+    fn metadata(&self) -> Vec<(String, String)> {
+        self.inner.header().metadata.clone()
+    }
+
+    /// Byte offset of the body.
+    #[getter]
+    fn data_offset(&self) -> usize {
+        self.inner.header().data_offset
+    }
+
+    /// File size in bytes.
+    #[getter]
+    fn file_size(&self) -> u64 {
+        self.inner.file_size()
+    }
+
+    /// File offset of the next byte to decode.
+    #[getter]
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+
+    /// Bytes skipped after faults (on_error="skip").
+    #[getter]
+    fn skipped_bytes(&self) -> u64 {
+        self.inner.skipped_bytes()
+    }
+
+    /// Number of faults skipped (on_error="skip").
+    #[getter]
+    fn fault_count(&self) -> u64 {
+        self.inner.fault_count()
+    }
+
+    /// The first faults skipped, as exception objects (on_error="skip").
+    fn faults(&self, py: Python<'_>) -> Vec<Py<PyAny>> {
+        self.inner.faults().iter().map(|e| to_py_err(py, e.clone()).into_value(py).into_any()).collect()
+    }
+}
+
+fn compression(py: Python<'_>, c: Option<&str>) -> PyResult<Option<Aedat4Compression>> {
+    match c {
+        None => Ok(None),
+        Some("none") => Ok(Some(Aedat4Compression::None)),
+        Some("lz4") => Ok(Some(Aedat4Compression::Lz4)),
+        Some("zstd") => Ok(Some(Aedat4Compression::Zstd)),
+        Some(other) => Err(to_py_err(
+            py,
+            Error::Shape {
+                what: "compression".into(),
+                expected: "\"none\", \"lz4\" or \"zstd\"".into(),
+                found: format!("{other:?}"),
+            },
+        )),
+    }
+}
+
+/// A streaming writer of one event file.
+#[pyclass(name = "EventWriter", module = "snnedge._core")]
+pub struct PyEventWriter {
+    inner: Option<EventWriter>,
+}
+
+#[pymethods]
+impl PyEventWriter {
+    /// Creates `path` in `format` (a key) for a `width` x `height` sensor.
+    #[new]
+    #[pyo3(signature = (path, format, width, height, compression=None))]
+    fn new(
+        py: Python<'_>,
+        path: &str,
+        format: &str,
+        width: u16,
+        height: u16,
+        compression: Option<&str>,
+    ) -> PyResult<Self> {
+        let f = Format::from_key(format).ok_or_else(|| unknown_format(py, format))?;
+        let c = self::compression(py, compression)?;
+        let inner = py.detach(|| EventWriter::create(path, f, width, height, c)).map_err(|e| to_py_err(py, e))?;
+        Ok(PyEventWriter { inner: Some(inner) })
+    }
+
+    /// Appends the events of an EVENT_DTYPE array given as its bytes (uint8 view).
+    fn write(&mut self, py: Python<'_>, events: PyReadonlyArray1<'_, u8>) -> PyResult<()> {
+        let bytes = events.as_slice()?;
+        let ev = events_from_bytes(bytes).ok_or_else(|| {
+            to_py_err(
+                py,
+                Error::Shape {
+                    what: "event buffer".into(),
+                    expected: format!("a multiple of {EVENT_RECORD_BYTES} bytes"),
+                    found: format!("{} bytes", bytes.len()),
+                },
+            )
+        })?;
+        let w = self.inner.as_mut().ok_or_else(|| closed(py))?;
+        py.detach(|| w.write(&ev)).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Flushes and closes the file (idempotent).
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        match self.inner.take() {
+            Some(w) => py.detach(|| w.finish()).map_err(|e| to_py_err(py, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Events written so far.
+    #[getter]
+    fn events_written(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |w| w.events_written())
+    }
+}
+
+fn closed(py: Python<'_>) -> PyErr {
+    to_py_err(
+        py,
+        Error::Shape { what: "event writer".into(), expected: "an open writer".into(), found: "a closed one".into() },
+    )
+}
+
+/// Header, file size and (where cheap) event count of an event file, as a dict.
+#[pyfunction]
+#[pyo3(signature = (path, format=None))]
+pub fn probe<'py>(py: Python<'py>, path: &str, format: Option<&str>) -> PyResult<Bound<'py, PyDict>> {
+    if let Some(f) = format {
+        if Format::from_key(f).is_none() {
+            return Err(unknown_format(py, f));
+        }
+    }
+    let p = py.detach(|| reader::probe(path, format)).map_err(|e| to_py_err(py, e))?;
+    let d = PyDict::new(py);
+    d.set_item("format", p.header.format.key())?;
+    d.set_item("format_name", p.header.format.name())?;
+    d.set_item("sensor_size", p.header.sensor_size)?;
+    d.set_item("file_size", p.file_size)?;
+    d.set_item("data_offset", p.header.data_offset)?;
+    d.set_item("events", p.events)?;
+    d.set_item("metadata", p.header.metadata)?;
+    Ok(d)
+}
+
+/// Registers the classes and functions of this file in the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyEventReader>()?;
+    m.add_class::<PyEventWriter>()?;
+    m.add_function(wrap_pyfunction!(probe, m)?)?;
+    Ok(())
+}
