@@ -103,9 +103,9 @@ class CheckpointHook:
     """Where learned state will be saved: called from the processing thread every
     ``interval_s`` (0: never periodically) and once at shutdown, with the running engine.
 
-    The engines of this release have no plastic state, so ``save`` records the call and
-    writes nothing. Online learning (being built in the core) plugs in here: serialise the
-    engine's plastic weights, write ``path + ".tmp"``, fsync, rename over ``path``.
+    ``save`` records the call and writes nothing yet. Learned state plugs in here:
+    ``engine.checkpoint(self.path)`` (atomic) when the model has plasticity, and at start
+    ``Engine.restore`` before the stream's first window (see docs/daemon.md).
     """
 
     def __init__(self, interval_s: float, path: str) -> None:
