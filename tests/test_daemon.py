@@ -526,12 +526,15 @@ def test_short_soak_100k_events_per_s_no_drops_no_growth():
 
 
 def test_shipped_example_config_is_valid():
-    path = os.path.join(os.path.dirname(__file__), "..", "packaging", "snnedge.toml")
+    path = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "packaging", "snnedge.toml"))
     cfg = load_config(path)
     assert cfg.source.kind == "serial" and cfg.http_address == "127.0.0.1:9108"
     assert [s.kind for s in cfg.sinks] == ["jsonl", "socket", "serial"]
     unit = open(os.path.join(os.path.dirname(__file__), "..", "packaging", "systemd", "snnedge.service")).read()
     assert "Type=notify" in unit and "WatchdogSec=" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    r = subprocess.run(PY + ["daemon", "--config", path, "--check"], capture_output=True, text=True, timeout=60,
+                       cwd=OUTSIDE)
+    assert r.returncode == 0 and "valid" in r.stdout, r.stderr
 
 
 # ---- AEStream's own UDP output (the real tool, when its wheel installs) ------------------------
