@@ -193,6 +193,7 @@ class Stream:
         self.sinks = list(sinks)
         self.finish = finish
         self.engine = Engine(self.model)
+        self._n_out = self.model.output_size  # a property that walks the spec: read once
         self.model_generation = 0
         self._pending_model: Optional[Model] = None
         self._pending_labels: Optional[Sequence[str]] = None
@@ -361,8 +362,8 @@ class Stream:
         if len(s):
             self._spikes.append(s)
         spikes = np.concatenate(self._spikes, dtype=SPIKE_DTYPE) if self._spikes else _NO_SPIKES
-        counts = np.bincount(spikes["neuron"], minlength=self.model.output_size) if len(spikes) else \
-            np.zeros(self.model.output_size, np.int64)
+        counts = np.bincount(spikes["neuron"], minlength=self._n_out) if len(spikes) else \
+            np.zeros(self._n_out, np.int64)
         decision = int(np.argmax(counts)) if len(spikes) else None
         synops = int(self.engine.stats()["synops"])
         latency = (now_ns() - received_ns) / 1000.0
@@ -390,6 +391,7 @@ class Stream:
         if t_us > 0:
             engine.advance(t_us - 1)
         self.model, self.engine = model, engine
+        self._n_out = model.output_size
         self.labels = _labels_of(model, labels)
         self._synops_mark = 0
         self.model_generation += 1
