@@ -15,6 +15,11 @@ Encoders (``se.encode.rate``, ``latency``, ``population``, ``delta``, ``audio``,
 ``frames_to_events``) turn ordinary signals, images, audio and video into event streams
 (docs/encoders.md).
 
+Live sensors (docs/protocol.md, docs/daemon.md)::
+
+    for r in se.stream("socket://127.0.0.1:7000", model, window_us=50_000):   # live sensors
+        print(r.label, r.counts)
+
 See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
 from __future__ import annotations
@@ -23,14 +28,18 @@ from . import _core, encode
 from .engine import Engine
 from .errors import (
     CheckpointError,
+    ConfigError,
+    DeviceError,
     EventFormatError,
     EventIOError,
     EventOutOfRangeError,
+    FrameError,
     InvalidParameterError,
     LateEventError,
     ModelError,
     ModelFormatError,
     ParameterOverflowError,
+    ProtocolError,
     ShapeError,
     SnnEdgeError,
     TruncatedFileError,
@@ -58,6 +67,7 @@ from .model import (
     SumPool2d,
     load_model,
 )
+from .stream import Stream, WindowResult, astream, stream
 
 __version__: str = _core.__version__
 
@@ -70,4 +80,7 @@ __all__ = [
     "read_events", "open_events", "write_events", "probe", "convert", "EventStream",
     "EventFormatError", "TruncatedFileError", "UnknownFormatError", "EventIOError", "UnencodableEventsError",
     "InvalidParameterError", "encode",
+    "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
+    "FrameError", "ProtocolError", "DeviceError", "ConfigError",
+    "stream", "astream", "Stream", "WindowResult",
 ]

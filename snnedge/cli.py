@@ -1,15 +1,17 @@
 """The ``snnedge`` command line.
 
-    snnedge run [--model M.snnm] [--duration 10] [--seed 0] [--chunk-ms 10] [--json]
+    snnedge run [--model M.snnm] [--duration S] [--speed 1] [--window-ms 50] [--json]
+    snnedge daemon --config snnedge.toml [--check]
+    snnedge simulate [--pty [--link PATH] | --listen HOST:PORT | --udp HOST:PORT] [--rate EV/S] ...
     snnedge info MODEL.snnm
     snnedge convert IN OUT [--format F] [--sensor-size WxH] [--on-error skip] [--shift-time]
     snnedge probe FILE...
 
-``run`` is the main job on the bundled defaults: until the daemon lands it streams a
-simulated DVS-like sensor (bars moving in four directions, ``snnedge.synthetic``) through the
-bundled model ``firmware_models/motion_direction.snnm`` in chunks, prints the decision of each
-stimulus next to the truth, and ends with a summary (events, synaptic operations, wall time,
-real-time factor, accuracy).
+``run`` is the daemon on the bundled defaults: the simulated DVS-like sensor (bars moving in
+four directions, ``snnedge.synthetic``) in real time through the bundled model
+``firmware_models/motion_direction.snnm``; it prints each window's decision next to the truth
+as it comes and, when stopped (Ctrl-C or ``--duration``), a summary (events, synaptic
+operations, latency, accuracy).
 """
 from __future__ import annotations
 
@@ -18,13 +20,18 @@ import json
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 
 from .engine import Engine
+from .events import SPIKE_DTYPE
 from .errors import SnnEdgeError
 from .model import Model
+
+if TYPE_CHECKING:
+    from .devices import SimulatedSource
+    from .stream import WindowResult
 
 BUNDLED = "motion_direction.snnm"
 
@@ -43,58 +50,141 @@ def bundled_model_path() -> str:
     raise FileNotFoundError(f"bundled model {BUNDLED} not found in ./firmware_models or {firmware_dir()}")
 
 
+class ConsoleSink:
+    """``snnedge run``'s output: one line per decision next to the simulated truth (text), or
+    everything collected for one JSON document at the end (``--json``)."""
+
+    kind = "console"
+
+    def __init__(self, source: "SimulatedSource", labels: List[str], show: Optional[int], as_json: bool,
+                 collect: bool) -> None:
+        self.source, self.labels, self.show, self.as_json, self.collect = source, labels, show, as_json, collect
+        self.rows: List[dict] = []
+        self.spikes: List[np.ndarray] = []
+        self.shown = 0
+        self.correct = 0
+        self.judged = 0
+
+    def emit(self, r: "WindowResult") -> None:
+        if self.collect and len(r.spikes):
+            self.spikes.append(r.spikes)
+        if r.decision is None:
+            return
+        truth = self.source.truth(r.t_start_us, r.t_end_us)
+        if truth is not None:
+            self.judged += 1
+            self.correct += truth == r.label
+        row = dict(t_ms=r.t_start_us / 1000, truth=truth, decision=r.label, counts=r.counts.tolist(),
+                   latency_us=round(r.latency_us, 1))
+        if self.as_json:
+            if self.collect:
+                self.rows.append(row)
+            return
+        if self.show is None or self.shown < self.show:
+            mark = "ok" if truth == r.label else ("-" if truth is None else "MISS")
+            print(f"{row['t_ms']:9.1f}  {str(truth):<6} {str(r.label):<8} {row['counts']}  {mark}", flush=True)
+        elif self.shown == self.show:
+            print("   ... (more decisions not shown)", flush=True)
+        self.shown += 1
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+
 def cmd_run(a: argparse.Namespace) -> int:
-    from .synthetic import DIRECTIONS, moving_bars
+    """The daemon on the bundled defaults: the simulated sensor (moving bars) in real time
+    through the bundled model, decisions printed as they come; Ctrl-C stops it cleanly."""
+    from .daemon import Daemon, validate
+    from .devices import SimulatedSource
 
     path = a.model or bundled_model_path()
     model = Model.load(path)
-    labels = model.metadata.get("outputs", ",".join(DIRECTIONS)).split(",")
-    events, segments = moving_bars(duration_s=a.duration, seed=a.seed)
-    engine = Engine(model)
-    chunk_us = int(a.chunk_ms * 1000)
-    bounds = np.searchsorted(events["t"], np.arange(0, int(a.duration * 1e6) + chunk_us, chunk_us))
-    parts = []
+    labels = model.metadata.get("outputs", "").split(",") if model.metadata.get("outputs") else \
+        [str(i) for i in range(model.output_size)]
+    if a.window_ms <= 0 or int(a.window_ms * 1000) % model.tick_us:
+        print(f"snnedge: error: --window-ms must be a positive multiple of the model's tick "
+              f"({model.tick_us / 1000:g} ms)", file=sys.stderr)
+        return 1
+    finite = a.duration is not None
+    source = SimulatedSource(seed=a.seed, scene_s=a.duration if finite else 10.0, speed=a.speed, loop=not finite)
+    console = ConsoleSink(source, labels, None if a.show < 0 else a.show, a.json, collect=finite)
+    cfg = validate({
+        "model": {"path": os.path.abspath(path), "window_us": int(a.window_ms * 1000)},
+        "source": {"kind": "simulated", "seed": a.seed, "speed": a.speed, "loop": not finite},
+        "sinks": [],
+        "http": {"enabled": a.http is not None, "address": a.http or "127.0.0.1:0"},
+        "log": {"level": a.log_level, "format": "text"},
+    })
+    daemon = Daemon(cfg, extra_sinks=[console], source=source)
+    if not a.json:
+        print(f"{model!r}")
+        print(f"streaming the simulated sensor (bars moving on 32x32, "
+              f"{'real time' if a.speed == 1 else ('as fast as possible' if a.speed == 0 else f'{a.speed:g}x')}) "
+              f"in {a.window_ms:g} ms windows; " + (f"{a.duration:g} s" if finite else "Ctrl-C stops") + "\n",
+              flush=True)
+        print(f"{'t (ms)':>9}  {'truth':<6} {'decision':<8} output spikes " + "/".join(labels), flush=True)
     t0 = time.perf_counter()
-    for k in range(len(bounds) - 1):
-        parts.append(engine.feed(events[bounds[k]:bounds[k + 1]]))
-    parts.append(engine.advance(int(a.duration * 1e6) - 1))
+    code = daemon.run()
     wall = time.perf_counter() - t0
-    spikes = np.concatenate(parts)
-    stats = engine.stats()
-
-    rows = []
+    if code != 0 or daemon.stream is None:
+        return code
+    stats = daemon.stream.engine.stats()
+    snap = daemon.stream.snapshot()
+    spikes = np.concatenate(console.spikes, dtype=SPIKE_DTYPE) if console.spikes else np.zeros(0, SPIKE_DTYPE)
+    segments = source.segments if finite else []
     correct = 0
-    for s in segments:
-        sel = spikes[(spikes["t"] >= s.t_start_us) & (spikes["t"] < s.t_end_us + 10_000)]
+    for seg in segments:
+        sel = spikes[(spikes["t"] >= seg.t_start_us) & (spikes["t"] < seg.t_end_us + 10_000)]
         counts = np.bincount(sel["neuron"], minlength=len(labels))
-        decision = labels[int(np.argmax(counts))] if counts.sum() else "none"
-        correct += decision == s.direction
-        rows.append(dict(t_ms=s.t_start_us / 1000, truth=s.direction, decision=decision, counts=counts.tolist()))
+        correct += (labels[int(np.argmax(counts))] if counts.sum() else "none") == seg.direction
+    simulated = a.duration if finite else wall * (a.speed or 1)
     summary = dict(
-        model=os.path.basename(path), events=int(stats["input_events"]), simulated_s=a.duration,
-        wall_s=round(wall, 4), events_per_s=round(stats["input_events"] / wall), real_time_factor=round(a.duration / wall, 1),
-        synops=int(stats["synops"]), synops_per_s=round(stats["synops"] / wall), output_spikes=int(stats["output_spikes"]),
-        spikes_per_output={labels[i]: int(c) for i, c in enumerate(np.bincount(spikes["neuron"], minlength=len(labels)))},
+        model=os.path.basename(path), events=int(snap.get("events_in", 0)), simulated_s=round(simulated, 3),
+        wall_s=round(wall, 4), events_per_s=round(snap.get("events_in", 0) / wall),
+        real_time_factor=round(simulated / wall, 2), synops=int(stats["synops"]),
+        synops_per_s=round(stats["synops"] / wall), output_spikes=int(stats["output_spikes"]),
+        spikes_per_output={labels[i]: int(c) for i, c in enumerate(np.bincount(spikes["neuron"], minlength=len(labels)))}
+        if finite else None,
         stimuli=len(segments), correct=int(correct), accuracy=round(correct / max(1, len(segments)), 4),
+        window_decisions=console.shown if not a.json else console.judged, window_accuracy=round(
+            console.correct / max(1, console.judged), 4),
+        events_dropped=snap.get("events_dropped_total", 0), latency_us=daemon.stream.latency_percentiles(),
     )
     if a.json:
-        print(json.dumps({"decisions": rows, "summary": summary}))
+        print(json.dumps({"decisions": console.rows, "summary": summary}))
         return 0
-    print(f"{model!r}")
-    print(f"stream: {len(events)} events, {a.duration:g} s simulated, fed in {a.chunk_ms:g} ms chunks\n")
-    print(f"{'t (ms)':>9}  {'truth':<6} {'decision':<8} output spikes " + "/".join(labels))
-    shown = rows if len(rows) <= a.show else rows[: a.show]
-    for r in shown:
-        mark = "ok" if r["truth"] == r["decision"] else "MISS"
-        print(f"{r['t_ms']:9.1f}  {r['truth']:<6} {r['decision']:<8} {r['counts']}  {mark}")
-    if len(rows) > len(shown):
-        print(f"   ... {len(rows) - len(shown)} more")
-    print(
-        f"\n{summary['events']} events in {summary['wall_s']:.3f} s: {summary['events_per_s'] / 1e6:.2f} M events/s, "
-        f"{summary['synops_per_s'] / 1e6:.1f} M SynOps/s, real-time factor {summary['real_time_factor']:g}x"
-    )
-    print(f"decisions: {correct}/{len(segments)} correct ({100 * summary['accuracy']:.1f}%)")
+    print(f"\n{summary['events']} events in {summary['wall_s']:.3f} s ({summary['events_per_s']} events/s, "
+          f"{summary['synops_per_s'] / 1e6:.2f} M SynOps/s, real-time factor {summary['real_time_factor']:g}x), "
+          f"{summary['events_dropped']} dropped; latency p50 {summary['latency_us']['p50']:.0f} us, "
+          f"p99 {summary['latency_us']['p99']:.0f} us")
+    if segments:
+        print(f"decisions: {correct}/{len(segments)} stimuli correct ({100 * summary['accuracy']:.1f}%)")
+    print(f"windows with a decision: {console.correct}/{console.judged} match the bar on screen "
+          f"({100 * summary['window_accuracy']:.1f}%)")
     return 0
+
+
+def cmd_simulate(a: argparse.Namespace) -> int:
+    from .devices.simulator import main as simulate
+
+    return simulate(a)
+
+
+def cmd_daemon(a: argparse.Namespace) -> int:
+    from .daemon import run_daemon
+    from .daemon.config import load_config
+
+    if a.check:
+        cfg = load_config(a.config)
+        from .daemon import load_checked_model
+
+        load_checked_model(cfg.model_path, cfg.window_us, cfg.labels)
+        print(f"{a.config}: valid")
+        return 0
+    return run_daemon(a.config)
 
 
 def _tensor_bytes(t: Optional[dict]) -> int:
@@ -252,14 +342,49 @@ def cmd_probe(a: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="snnedge", description="Event-driven spiking neural network runtime")
     sub = ap.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="the main job on the bundled defaults (simulated sensor, bundled model)")
+    r = sub.add_parser("run", help="the daemon on the bundled defaults (simulated sensor, bundled model)")
     r.add_argument("--model", default=None, help="a .snnm model (default: the bundled motion_direction.snnm)")
-    r.add_argument("--duration", type=float, default=10.0, help="simulated seconds (default 10)")
+    r.add_argument("--duration", type=float, default=None,
+                   help="stop after this many simulated seconds (default: run until Ctrl-C)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--chunk-ms", type=float, default=10.0, help="stream the events in chunks of this length")
-    r.add_argument("--show", type=int, default=12, help="decisions to print")
-    r.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    r.add_argument("--speed", type=float, default=1.0, help="1: real time (default), 0: as fast as possible")
+    r.add_argument("--window-ms", type=float, default=50.0, help="decision window (default 50 ms)")
+    r.add_argument("--show", type=int, default=-1, help="decisions to print (default: all)")
+    r.add_argument("--json", action="store_true", help="print one JSON document at the end instead of text")
+    r.add_argument("--http", default=None, metavar="HOST:PORT", help="serve /healthz and /metrics here")
+    r.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     r.set_defaults(func=cmd_run)
+    d = sub.add_parser("daemon", help="the always-on service: source -> model -> sinks, from a TOML config")
+    d.add_argument("--config", required=True, help="the TOML configuration (see docs/daemon.md)")
+    d.add_argument("--check", action="store_true", help="validate the configuration and the model, then exit")
+    d.set_defaults(func=cmd_daemon)
+    sm = sub.add_parser("simulate", help="a sensor simulator speaking the wire protocol over a pty, TCP or UDP")
+    where = sm.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="a pseudo-terminal (default); its path is printed")
+    where.add_argument("--listen", default=None, metavar="HOST:PORT", help="a TCP server (hosts use socket://)")
+    where.add_argument("--udp", default=None, metavar="HOST:PORT", help="send datagrams to this address")
+    sm.add_argument("--link", default=None, help="with --pty: also make this symlink to the pty (stable path)")
+    sm.add_argument("--format", default="snnedge", choices=["snnedge", "aestream"], help="UDP datagram format")
+    sm.add_argument("--scene", default="bars", choices=["bars"])
+    sm.add_argument("--recording", default=None, help="play this .npy/.npz recording instead of a scene")
+    sm.add_argument("--rate", type=float, default=None, help="events/s (the scene is time-scaled to it)")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--duration", type=float, default=None, help="seconds of sensor time (default: forever)")
+    sm.add_argument("--frame-us", type=int, default=1000, help="sensor time per EVENTS frame (default 1000)")
+    sm.add_argument("--packing", default="ev8", choices=["ev8", "ev16"])
+    sm.add_argument("--faults", default="", help="e.g. crc=0.01,truncate=0.01,garbage=0.02,drop=0.005")
+    sm.add_argument("--fault-seed", type=int, default=0)
+    sm.add_argument("--session", type=int, default=None, help="session id (default: random)")
+    sm.add_argument("--wait-host", type=float, default=0.0, metavar="S",
+                    help="wait up to S seconds for a host's HELLO before starting the scene")
+    sm.add_argument("--vanish-after", type=float, default=None, metavar="S", help="exit abruptly after S seconds")
+    sm.add_argument("--kick-after", type=float, default=None, metavar="S", help="drop TCP clients once after S s")
+    sm.add_argument("--linger", type=float, default=0.0, metavar="S",
+                    help="stay S seconds after the scene ends, sending only heartbeats")
+    sm.add_argument("--heartbeat-ms", type=float, default=100.0, help="TIME frame period when no events (100)")
+    sm.add_argument("--no-bye", action="store_true", help="do not send BYE at the end")
+    sm.add_argument("--received", default=None, help="append OUTPUT frames from the host here (JSON lines)")
+    sm.set_defaults(func=cmd_simulate)
     i = sub.add_parser("info", help="describe a model file")
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
@@ -294,7 +419,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     a = ap.parse_args(argv)
     try:
         return int(a.func(a))
-    except (SnnEdgeError, OSError) as e:
+    except KeyboardInterrupt:
+        return 130
+    except (SnnEdgeError, OSError, ValueError) as e:
         print(f"snnedge: error: {e}", file=sys.stderr)
         return 1
 

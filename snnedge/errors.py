@@ -84,6 +84,32 @@ class InvalidParameterError(SnnEdgeError, ValueError):
     timestamp that goes back in time (attributes: what, parameter, value, expected)."""
 
 
+class FrameError(SnnEdgeError, ValueError):
+    """A wire-protocol frame cannot be decoded (offset: byte offset of the frame in the link's
+    byte stream, reason: ``crc``, ``truncated``, ``escape``, ``too_long``, ``header``,
+    ``payload``, ``type``). Sources count these and resynchronise; they never stop a stream."""
+
+    offset: int
+    reason: str
+
+
+class ProtocolError(SnnEdgeError, ValueError):
+    """The peer speaks an incompatible protocol (field, expected, found), e.g. a major
+    version this build does not understand, or a sensor larger than the model's input."""
+
+
+class DeviceError(SnnEdgeError, OSError):
+    """A device or link cannot be opened or has gone away (url, problem)."""
+
+
+class ConfigError(SnnEdgeError, ValueError):
+    """A daemon configuration value is unknown or invalid (key: dotted name such as
+    ``source.url``, problem)."""
+
+    key: str
+    problem: str
+
+
 __all__ = [
     "SnnEdgeError",
     "ShapeError",
@@ -101,4 +127,8 @@ __all__ = [
     "EventIOError",
     "UnencodableEventsError",
     "InvalidParameterError",
+    "FrameError",
+    "ProtocolError",
+    "DeviceError",
+    "ConfigError",
 ]

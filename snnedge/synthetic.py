@@ -86,7 +86,7 @@ def moving_bars(duration_s: float = 10.0, size: Tuple[int, int] = (32, 32), widt
     noise["x"] = rng.integers(0, w, n_noise)
     noise["y"] = rng.integers(0, h, n_noise)
     noise["p"] = rng.integers(0, 2, n_noise)
-    events = np.concatenate(parts + [noise])
+    events = np.concatenate(parts + [noise], dtype=EVENT_DTYPE)  # numpy 2 drops the padding otherwise
     events = events[np.argsort(events["t"], kind="stable")]
     return events, segments
 

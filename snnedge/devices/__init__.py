@@ -1,0 +1,49 @@
+"""Event sources: devices speaking the wire protocol (serial, pty, TCP through pyserial URLs),
+UDP streams (snnedge frames or AEStream's format), recordings played at recorded speed, any
+iterable of event arrays, and the in-process simulated sensor.
+
+``open_source(spec)`` picks one from a string:
+
+========================================  ==============================================
+``udp://HOST:PORT``                       ``UdpSource`` listening, snnedge frames
+``aestream+udp://HOST:PORT``              ``UdpSource`` listening, AEStream / spif words
+``PATH.npy``, ``PATH.npz`` (existing)     ``ReplaySource`` at recorded speed
+``simulated``                             ``SimulatedSource`` (moving bars, real time)
+anything else                             ``SerialSource``: a pyserial URL or device path
+========================================  ==============================================
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .base import Counters, IterSource, Packet, ReplaySource, SimulatedSource, Source, load_event_file, now_ns
+from .protocol import PROTOCOL_VERSION, Frame, FrameDecoder, FrameType, SensorInfo, encode_events, encode_frame
+from .serial import SerialSource
+from .udp import UdpSource
+
+
+def open_source(spec: Any, **options: Any) -> Source:
+    """A ``Source`` from a spec string (see the module docstring), a ``Source`` (returned as
+    is), an event array or an iterable of event arrays (``IterSource``)."""
+    if isinstance(spec, Source):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec)
+        if text.startswith("udp://"):
+            return UdpSource(text[len("udp://"):], format="snnedge", **options)
+        if text.startswith("aestream+udp://"):
+            return UdpSource(text[len("aestream+udp://"):], format="aestream", **options)
+        if text.endswith((".npy", ".npz")) or (os.path.isfile(text) and not text.startswith("/dev/")):
+            return ReplaySource(text, **options)
+        if text == "simulated":
+            return SimulatedSource(**options)
+        return SerialSource(text, **options)
+    return IterSource([spec] if hasattr(spec, "dtype") else spec, **options)
+
+
+__all__ = [
+    "Source", "Packet", "Counters", "SerialSource", "UdpSource", "ReplaySource", "IterSource", "SimulatedSource",
+    "open_source", "load_event_file", "now_ns", "SensorInfo", "FrameDecoder", "FrameType", "Frame",
+    "PROTOCOL_VERSION", "encode_frame", "encode_events",
+]
