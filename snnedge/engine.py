@@ -170,6 +170,25 @@ class Engine:
         rounding as in docs/numerics.md)."""
         self._core.normalize_weights(connection, int(target_sum))
 
+    def learned_state(self) -> Dict[str, Dict[str, np.ndarray]]:
+        """What learning changed, as arrays: ``{"weights": {connection: weights},
+        "theta": {layer: threshold offsets}}`` for the plastic connections and the layers with
+        an adaptive threshold. :meth:`set_learned_state` writes it into another engine of the
+        same model (after a reset, or one resumed from a checkpoint on a new time base)."""
+        spec = self._model.spec
+        weights = {c["name"]: self.weights(c["name"]) for c in spec["connections"] if c.get("plasticity")}
+        theta = {l["name"]: self.state(l["name"])["theta"] for l in spec["layers"]
+                 if int(l.get("adapt_increment", 0)) != 0 or l.get("theta_state")}
+        return {"weights": weights, "theta": theta}
+
+    def set_learned_state(self, state: Dict[str, Dict[str, Any]]) -> None:
+        """Writes what :meth:`learned_state` returned (checked like ``set_weights`` and
+        ``set_state``)."""
+        for name, w in state.get("weights", {}).items():
+            self.set_weights(name, w)
+        for layer, theta in state.get("theta", {}).items():
+            self.set_state(layer, theta=theta)
+
     def set_state(self, layer: str, **states: Any) -> None:
         """Writes layer states (``v``, ``i``, ``theta``, ``refractory``; integer arrays shaped like
         the layer) as the state at the end of the last complete tick."""

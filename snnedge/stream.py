@@ -340,7 +340,10 @@ class Stream:
             log.info("sensor session changed: stream restarts", extra={"fields": {"event": "stream.reset",
                                                                                 "session": session}})
         self._session = session
+        # a new sensor session restarts time, not learning: weights and thresholds carry over
+        learned = self.engine.learned_state()
         self.engine.reset()
+        self.engine.set_learned_state(learned)
         self._win_start = None
         self._last_t = None
         self._spikes = []

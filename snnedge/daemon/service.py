@@ -100,18 +100,23 @@ def build_sink(cfg: SinkConfig, source: Source) -> Sink:
 
 
 class CheckpointHook:
-    """Where learned state will be saved: called from the processing thread every
-    ``interval_s`` (0: never periodically) and once at shutdown, with the running engine.
+    """Learned state on disk: called from the processing thread every ``interval_s`` (0: never
+    periodically) and once at shutdown, with the running engine, between windows.
 
-    ``save`` records the call and writes nothing yet. Learned state plugs in here:
-    ``engine.checkpoint(self.path)`` (atomic) when the model has plasticity, and at start
-    ``Engine.restore`` before the stream's first window (see docs/daemon.md).
+    With a ``path``, ``save`` writes ``engine.checkpoint(path)`` (atomic: a crash leaves the
+    previous checkpoint or the new one), and ``resume`` at start copies the learned weights
+    and adaptive thresholds of a checkpoint written for the same model into the new engine
+    (time restarts with the new stream; see docs/daemon.md). A checkpoint that does not fit
+    the model is moved aside (``PATH.rejected-<unix time>``), never overwritten.
     """
 
     def __init__(self, interval_s: float, path: str) -> None:
         self.interval_s = interval_s
         self.path = path
         self.calls = 0
+        self.written = 0
+        self.failures = 0
+        self.resumed = False
         self._last_ns = now_ns()
 
     def due(self) -> bool:
@@ -120,8 +125,40 @@ class CheckpointHook:
     def save(self, engine: Engine, reason: str) -> None:
         self._last_ns = now_ns()
         self.calls += 1
-        log.debug("checkpoint hook (%s): no learned state to save", reason,
-                  extra={"fields": {"event": "checkpoint.skipped", "reason": reason}})
+        if not self.path:
+            log.debug("checkpoint hook (%s): no checkpoint.path, nothing saved", reason,
+                      extra={"fields": {"event": "checkpoint.skipped", "reason": reason}})
+            return
+        t0 = now_ns()
+        try:
+            engine.checkpoint(self.path)
+        except (OSError, SnnEdgeError) as e:
+            self.failures += 1
+            log.error("checkpoint (%s) to %s failed: %s", reason, self.path, e,
+                      extra={"fields": {"event": "checkpoint.failed", "reason": reason, "path": self.path}})
+            return
+        self.written += 1
+        log.info("checkpoint (%s) written to %s", reason, self.path,
+                 extra={"fields": {"event": "checkpoint.written", "reason": reason, "path": self.path,
+                                   "ms": round((now_ns() - t0) / 1e6, 2)}})
+
+    def resume(self, engine: Engine, model: Model) -> bool:
+        """Copies the learned state of the checkpoint at ``path`` (if any) into ``engine``."""
+        if not self.path or not os.path.exists(self.path):
+            return False
+        try:
+            saved = Engine.restore(model, self.path)
+            engine.set_learned_state(saved.learned_state())
+        except (OSError, SnnEdgeError) as e:
+            aside = f"{self.path}.rejected-{int(time.time())}"
+            os.replace(self.path, aside)
+            log.error("checkpoint %s does not fit the model (%s): kept as %s, starting from the model's weights",
+                      self.path, e, aside, extra={"fields": {"event": "checkpoint.rejected", "path": aside}})
+            return False
+        self.resumed = True
+        log.info("learned state resumed from %s", self.path,
+                 extra={"fields": {"event": "checkpoint.resumed", "path": self.path}})
+        return True
 
 
 # -- the daemon ---------------------------------------------------------------------------------
@@ -200,6 +237,7 @@ class Daemon:
         self.stream = Stream(source, model, cfg.window_us, queue_events=cfg.queue_capacity, policy=cfg.queue_policy,
                              labels=cfg.labels, sinks=self.sinks + self.extra_sinks)
         self.stream.on_idle = self._on_idle
+        self.checkpoint.resume(self.stream.engine, model)
         if cfg.http_address:
             from ..devices.udp import parse_address
 
@@ -448,6 +486,8 @@ class Daemon:
         m.append(("snnedge_source_connected", "gauge", "1 while the source is connected.",
                   [({}, 1 if st is not None and st.source.connected else 0)]))
         counter("snnedge_checkpoint_calls_total", "Checkpoint hook calls.", self.checkpoint.calls)
+        counter("snnedge_checkpoints_written_total", "Checkpoints written.", self.checkpoint.written)
+        counter("snnedge_checkpoint_failures_total", "Checkpoints that could not be written.", self.checkpoint.failures)
         return render_prometheus(m)
 
 
