@@ -98,7 +98,8 @@ class Engine:
         data = self._core.checkpoint_bytes()
         path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".snnc-", dir=directory)
+        # named after the target, so that what a crash leaves behind can be found and removed
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.snnc-", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import glob
 import logging
 import os
 import select
@@ -143,8 +144,19 @@ class CheckpointHook:
                                    "ms": round((now_ns() - t0) / 1e6, 2)}})
 
     def resume(self, engine: Engine, model: Model) -> bool:
-        """Copies the learned state of the checkpoint at ``path`` (if any) into ``engine``."""
-        if not self.path or not os.path.exists(self.path):
+        """Copies the learned state of the checkpoint at ``path`` (if any) into ``engine``, after
+        removing the temporary files of writes a crash interrupted (never renamed into place)."""
+        if not self.path:
+            return False
+        directory, base = os.path.split(os.path.abspath(self.path))
+        for stale in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.snnc-*")):
+            try:
+                os.unlink(stale)
+                log.info("removed %s, left by an interrupted checkpoint write", stale,
+                         extra={"fields": {"event": "checkpoint.stale_removed", "path": stale}})
+            except OSError:
+                pass
+        if not os.path.exists(self.path):
             return False
         try:
             saved = Engine.restore(model, self.path)
