@@ -179,7 +179,8 @@ class Engine:
         spec = self._model.spec
         weights = {c["name"]: self.weights(c["name"]) for c in spec["connections"] if c.get("plasticity")}
         theta = {l["name"]: self.state(l["name"])["theta"] for l in spec["layers"]
-                 if int(l.get("adapt_increment", 0)) != 0 or l.get("theta_state")}
+                 if int(l.get("adapt_increment", 0)) != 0 or l.get("theta_state")
+                 or l.get("theta_init") is not None}
         return {"weights": weights, "theta": theta}
 
     def set_learned_state(self, state: Dict[str, Dict[str, Any]]) -> None:

@@ -100,6 +100,7 @@ class Layer:
     state_bits: int = 24
     bias: Optional[ArrayLike] = None
     bias_syn: Optional[ArrayLike] = None
+    theta_init: Optional[ArrayLike] = None
 
     def to_spec(self, extra_bias: Optional[np.ndarray] = None) -> Dict[str, Any]:
         if self.neuron not in NEURON_KINDS:
@@ -130,6 +131,8 @@ class Layer:
             spec["bias"] = _tensor(self.name, "bias", np.asarray(bias).reshape(-1), "int32")
         if self.bias_syn is not None:
             spec["bias_syn"] = _tensor(self.name, "bias_syn", np.asarray(self.bias_syn).reshape(-1), "int32")
+        if self.theta_init is not None:
+            spec["theta_init"] = _tensor(self.name, "theta_init", np.asarray(self.theta_init).reshape(-1), "int32")
         return spec
 
 

@@ -41,6 +41,9 @@ def random_layer(rng: np.random.Generator, name: str, kind: str, shape: Tuple[in
             kw["adapt_increment"] = int(rng.integers(1, min(hi, 120) + 1))
             kw["adapt_decay"] = _decay(rng)
     n = int(np.prod(shape))
+    if kind in SPIKING and rng.random() < 0.25:
+        top = min(hi, 200)
+        kw["theta_init"] = rng.integers(0, top + 1, size=n) if rng.random() < 0.7 else int(rng.integers(0, top + 1))
     if rng.random() < 0.3:
         kw["bias"] = rng.integers(-12, 13, size=n) if rng.random() < 0.7 else int(rng.integers(-12, 13))
     if kind in ("CubaLIF", "CubaLI") and rng.random() < 0.3:

@@ -354,7 +354,10 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
         bias_syn = np.zeros(n, np.int64)
         if l.get("bias_syn") is not None:
             bias_syn = np.broadcast_to(tensor(l["bias_syn"]).reshape(-1), (n,)).astype(np.int64)
-        st.append(dict(v=np.zeros(n, np.int64), i=np.zeros(n, np.int64), theta=np.zeros(n, np.int64),
+        theta0 = np.zeros(n, np.int64)
+        if l.get("theta_init") is not None:  # per-neuron threshold offsets (docs/numerics.md)
+            theta0 = np.broadcast_to(tensor(l["theta_init"]).reshape(-1), (n,)).astype(np.int64).copy()
+        st.append(dict(v=np.zeros(n, np.int64), i=np.zeros(n, np.int64), theta=theta0,
                        r=np.zeros(n, np.int64), lo=lo, hi=hi, bias=bias, bias_syn=bias_syn))
 
     for t in range(T):
@@ -417,7 +420,9 @@ def simulate(spec: Mapping[str, Any], events: Sequence[Tuple[int, int, int, int]
         d = {"v": s["v"].copy()}
         if l["neuron"] in ("CubaLIF", "CubaLI"):
             d["i"] = s["i"].copy()
-        if int(l.get("adapt_increment", 0)) != 0:
+        has_init = l.get("theta_init") is not None and bool(np.any(tensor(l["theta_init"])))
+        if int(l.get("adapt_increment", 0)) != 0 or (l.get("theta_state") and l["neuron"] in ("IF", "LIF", "CubaLIF")) \
+                or has_init:
             d["theta"] = s["theta"].copy()
         if int(l.get("refractory", 0)) > 0:
             d["refractory"] = s["r"].copy()

@@ -328,3 +328,32 @@ def test_whole_layer_pass_saturates_exactly_with_huge_inputs():
     for name in ("h", "h16"):
         np.testing.assert_array_equal(eng.state(name)["v"], states[name]["v"])
     assert counts["h"] > 50
+
+
+def test_theta_init_is_a_per_neuron_threshold(tmp_path):
+    """``theta_init`` (what per-channel quantization uses): neuron n fires at threshold +
+    theta_init[n], keeps it after reset and across save/load, and is checked like any parameter."""
+    w = np.full((3, 1), 4, np.int8)  # every input event adds 4 to each of the 3 neurons
+    layers = [se.IF("o", (3,), threshold=8, theta_init=[0, 4, 12])]
+    model = se.Model((1,), 1000, layers, [se.Dense("fc", "input", "o", w)])
+    ev = se.make_events(np.arange(0, 20_000, 1000), np.zeros(20, int))
+    eng = se.Engine(model)
+    spikes = eng.run(ev)
+    # subtract reset by the neuron's own threshold 8 + theta: period 2, 3 and 5 events
+    for n, period in enumerate([2, 3, 5]):
+        got = spikes["t"][spikes["neuron"] == n] // 1000
+        assert list(got) == list(range(period - 1, 20, period)), (n, got)
+    ref, _, _ = simulate(model.spec, ev, 19)
+    assert sorted((int(t), int(n)) for t, n in zip(spikes["t"], spikes["neuron"])) == ref
+    assert list(eng.state("o")["theta"]) == [0, 4, 12]
+    eng.reset()
+    assert list(eng.state("o")["theta"]) == [0, 4, 12]
+    model.save(tmp_path / "m.snnm")
+    again = se.Engine(se.load_model(tmp_path / "m.snnm")).run(ev)
+    assert np.array_equal(again, spikes)
+    with pytest.raises(se.ParameterOverflowError, match="theta_init"):
+        se.Model((1,), 1000, [se.IF("o", (3,), threshold=8, theta_init=[0, -1, 2])], [se.Dense("fc", "input", "o", w)])
+    with pytest.raises(se.ShapeError, match="theta_init"):
+        se.Model((1,), 1000, [se.IF("o", (3,), threshold=8, theta_init=[1, 2])], [se.Dense("fc", "input", "o", w)])
+    with pytest.raises(se.ModelError, match="does not spike"):
+        se.Model((1,), 1000, [se.LI("o", (3,), decay_mem=3, theta_init=[1, 2, 3])], [se.Dense("fc", "input", "o", w)])

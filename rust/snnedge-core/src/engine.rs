@@ -93,7 +93,11 @@ impl LayerState {
         LayerState {
             v: Aligned::zeroed(n),
             i: if p.has_current { vec![0; n] } else { Vec::new() },
-            theta: if p.adaptive() { vec![0; n] } else { Vec::new() },
+            theta: match (p.adaptive(), l.theta_init.is_empty()) {
+                (true, false) => l.theta_init.clone(),
+                (true, true) => vec![0; n],
+                (false, _) => Vec::new(),
+            },
             r: if p.refractory > 0 { vec![0; n] } else { Vec::new() },
             next: vec![0; g],
             uniform: Some(0),

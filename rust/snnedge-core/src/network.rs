@@ -46,6 +46,8 @@ pub struct LayerParams {
     pub bias: Vec<i32>,
     /// Current bias per neuron (internal order); empty when all zero.
     pub bias_syn: Vec<i32>,
+    /// Initial threshold offset θ per neuron (internal order); empty when all zero.
+    pub theta_init: Vec<i32>,
     /// Outgoing connections (indices into `NetworkParams::connections`).
     pub outgoing: Vec<usize>,
     /// Number of delay slots (largest incoming delay + 1).
@@ -134,7 +136,9 @@ fn per_neuron(name: &str, what: &str, t: Option<&Tensor>, layout: Layout, lo: i6
     Ok(out)
 }
 
-fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> {
+type CompiledLayer = (Layout, NeuronParams, Vec<i32>, Vec<i32>, Vec<i32>);
+
+fn compile_layer(l: &LayerSpec) -> Result<CompiledLayer> {
     let name = l.name.as_str();
     let layout = shape_layout(&format!("layer {name:?} shape"), &l.shape, true)?;
     check_range(name, "state_bits", l.state_bits as i64, 2, 32)?;
@@ -199,6 +203,10 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i
     if !has_current && !bias_syn.is_empty() {
         return Err(invalid(name, format!("{:?} has no synaptic current; bias_syn must be absent or zero", l.neuron)));
     }
+    let theta_init = per_neuron(name, "theta_init", l.theta_init.as_ref(), layout, 0, hi)?;
+    if !spiking && !theta_init.is_empty() {
+        return Err(invalid(name, format!("{:?} does not spike; theta_init must be absent or zero", l.neuron)));
+    }
     let neuron = NeuronParams {
         spiking,
         has_current,
@@ -208,12 +216,12 @@ fn compile_layer(l: &LayerSpec) -> Result<(Layout, NeuronParams, Vec<i32>, Vec<i
         reset,
         refractory: l.refractory,
         adapt_increment: l.adapt_increment as i32,
-        theta_state: l.theta_state && spiking,
+        theta_state: (l.theta_state || !theta_init.is_empty()) && spiking,
         adapt_decay: l.adapt_decay,
         lo,
         hi,
     };
-    Ok((layout, neuron, bias, bias_syn))
+    Ok((layout, neuron, bias, bias_syn, theta_init))
 }
 
 fn weight_range(name: &str, bits: u32) -> Result<(i64, i64)> {
@@ -280,7 +288,7 @@ impl NetworkParams {
             conn_names.push(c.name());
         }
 
-        let mut compiled: Vec<(Layout, NeuronParams, Vec<i32>, Vec<i32>)> = Vec::new();
+        let mut compiled: Vec<CompiledLayer> = Vec::new();
         let mut total = 0usize;
         for l in &spec.layers {
             let c = compile_layer(l)?;
@@ -361,7 +369,7 @@ impl NetworkParams {
 
         let mut layers: Vec<LayerParams> = Vec::new();
         for &i in &order {
-            let (layout, neuron, bias, bias_syn) = compiled[i].clone();
+            let (layout, neuron, bias, bias_syn, theta_init) = compiled[i].clone();
             let l = &spec.layers[i];
             layers.push(LayerParams {
                 name: l.name.clone(),
@@ -371,6 +379,7 @@ impl NetworkParams {
                 neuron,
                 bias,
                 bias_syn,
+                theta_init,
                 outgoing: Vec::new(),
                 ring_len: 1,
             });

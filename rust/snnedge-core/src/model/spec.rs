@@ -109,6 +109,13 @@ pub struct LayerSpec {
     /// current-based neuron goes (NIR Affine before CubaLIF).
     #[serde(default)]
     pub bias_syn: Option<Tensor>,
+    /// Initial threshold offset θ per neuron (one value per neuron, C-order, or a single value;
+    /// `0..=` the state maximum; spiking models only). A layer with it keeps θ as with
+    /// `theta_state`, starts from it and returns to it on reset. With `adapt_increment` 0 and
+    /// `adapt_decay` 65536, `threshold + theta_init[n]` is a fixed per-neuron threshold: what
+    /// per-channel quantization uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta_init: Option<Tensor>,
 }
 
 fn decay_one() -> u32 {
