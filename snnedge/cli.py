@@ -283,7 +283,7 @@ def cmd_export(a: argparse.Namespace) -> int:
     if a.outputs:
         net.metadata["labels"] = a.outputs.split(",")
     model, report = quantize(net, calibration, labels=labels, weight_bits=a.weight_bits, state_bits=a.state_bits,
-                             leak=a.leak)
+                             leak=a.leak, granularity=a.granularity)
     command = "snnedge export " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "snnedge export"
     model = model.with_metadata(command=command)
     model.save(a.out)
@@ -401,6 +401,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     x.add_argument("--weight-bits", type=int, default=8, choices=[4, 8, 16])
     x.add_argument("--state-bits", type=int, default=None, choices=[16, 24, 32])
     x.add_argument("--leak", choices=["multiply", "shift"], default=None)
+    x.add_argument("--granularity", choices=["layer", "channel"], default=None,
+                   help="scales per layer or per channel (default: per layer, per channel if that misses the target)")
     x.add_argument("--out", required=True)
     x.add_argument("--report", default=None, help="also write the report (markdown) here")
     x.set_defaults(func=cmd_export)

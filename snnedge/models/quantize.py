@@ -17,10 +17,15 @@ integer units per float unit of membrane):
   reset value ``round(sigma * v_reset)``;
 - ``sigma`` is chosen per layer from calibration: the largest ``|v|`` (and threshold, reset)
   the float network reached, with headroom, mapped to the top of the state range. Thresholds
-  that differ per neuron are equalised by a per-neuron scale folded into the weight rows.
+  that differ per neuron are equalised by a per-neuron scale folded into the weight rows;
+- or per channel (``granularity="channel"``): each neuron of a spiking layer (each output
+  channel of a convolution) gets its own scale, so that its largest incoming weight uses the
+  whole weight range as far as its membrane range leaves room; its threshold becomes
+  ``threshold + theta_init[n]`` (docs/numerics.md section 12). Readouts keep one scale, so
+  their potentials stay comparable.
 
 ``quantize`` tries the choices the format allows (state width 16/24/32 bits, leak by multiply
-or by shift, at the given weight width), runs the integer engine on the calibration data next
+or by shift, scales per layer, then per channel, at the given weight width), runs the integer engine on the calibration data next
 to the float network, and keeps the cheapest choice that meets the fidelity target.
 """
 from __future__ import annotations
@@ -68,6 +73,7 @@ class Candidate:
     spike_agreement: float
     accuracy_int: Optional[float]
     meets_target: bool
+    granularity: str = "layer"
 
 
 @dataclass
@@ -89,6 +95,7 @@ class QuantReport:
     meets_target: bool = True
     candidates: List[Candidate] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    granularity: str = "layer"  # scales per layer, or per channel (output neuron / conv channel)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -98,7 +105,8 @@ class QuantReport:
 
     def to_markdown(self) -> str:
         lines = [
-            f"**Quantization**: int{self.weight_bits} weights, {self.state_bits}-bit states, leak by {self.leak}; "
+            f"**Quantization**: int{self.weight_bits} weights, {self.state_bits}-bit states, leak by {self.leak}, "
+            f"scales per {self.granularity}; "
             f"{self.samples} calibration samples.",
             "",
             f"- decision agreement with float: {100 * self.output_agreement:.1f}%",
@@ -121,7 +129,8 @@ class QuantReport:
             lines += ["", "| candidate | decision agreement | count error | int/float spikes (min) | meets target |",
                       "|---|---|---|---|---|"]
             for c in self.candidates:
-                lines.append(f"| int{c.weight_bits} w, {c.state_bits}-bit, {c.leak} | {100 * c.output_agreement:.1f}% | "
+                lines.append(f"| int{c.weight_bits} w, {c.state_bits}-bit, {c.leak}, per {c.granularity} | "
+                             f"{100 * c.output_agreement:.1f}% | "
                              f"{100 * c.count_error:.2f}% | {c.spike_agreement:.3f} | {'yes' if c.meets_target else 'no'} |")
         for w in self.warnings:
             lines.append(f"\n> warning: {w}")
@@ -181,6 +190,7 @@ class _LayerPlan:
     sigma: np.ndarray  # per neuron state scale
     threshold: Optional[int]
     v_reset: int
+    theta_init: Optional[np.ndarray] = None  # per neuron threshold offsets (per-channel scales)
 
 
 def _plan_layer(l: FloatLayer, dt: float, leak: str, vmax: float, bits: int) -> _LayerPlan:
@@ -241,6 +251,59 @@ def _plan_layer(l: FloatLayer, dt: float, leak: str, vmax: float, bits: int) -> 
                       sigma, threshold, v_reset)
 
 
+def _per_channel(p: _LayerPlan, incoming: List[FloatConnection], vmax_n: Optional[np.ndarray], bits: int) -> None:
+    """Per-channel scales for one spiking layer (docs/numerics.md section 12): each neuron (each
+    output channel of a convolution) gets the scale that lets its own largest incoming weight use
+    the whole weight range, as far as its membrane range (calibration) leaves room in the state;
+    its threshold becomes ``threshold + theta_init[n]``. Changes ``p`` in place."""
+    l = p.layer
+    if p.threshold is None or not incoming:
+        return
+    if l.reset != "subtract" and "v_reset" in l.params and np.any(l.param("v_reset") != 0):
+        return  # one reset value per layer: scales must stay equal
+    n = l.size
+    r = np.zeros(n)
+    chan = None
+    for c in incoming:
+        w = np.abs(c.weight)
+        g = np.abs(p.gain * np.ones(n))
+        if c.kind == "conv":
+            co = w.shape[0]
+            chan = co
+            pk = np.repeat(w.reshape(co, -1).max(axis=1), n // co) * g
+        else:
+            pk = w.reshape(w.shape[0], -1).max(axis=1) * g
+        top = float(pk.max()) if pk.size else 0.0
+        if top > 0:
+            r = np.maximum(r, pk / top)
+    f = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 1.0)
+    hi = 2 ** (bits - 1) - 1
+    thr = l.param("v_threshold") * np.ones(n)
+    span = np.maximum(thr, vmax_n if vmax_n is not None else thr)
+    room = (hi / HEADROOM) / (p.sigma * span)
+    f = np.clip(np.minimum(f, room), 1.0, 256.0)
+    if chan:
+        f = np.repeat(f.reshape(chan, -1).min(axis=1), n // chan)
+    p.sigma = p.sigma * f
+    p.theta_init = np.zeros(n, np.int64)  # marks the layer per-channel; set by _thresholds
+
+
+def _thresholds(p: _LayerPlan, bits: int) -> None:
+    """The integer threshold (and per-neuron offsets) from the plan's scales."""
+    thr = p.layer.param("v_threshold") * np.ones(p.layer.size)
+    if p.theta_init is not None:
+        per = np.floor(p.sigma * thr).astype(np.int64) + 1
+        base = int(per.min())
+        p.threshold = base
+        p.theta_init = np.minimum(per - base, 2 ** (bits - 1) - 1 - base)
+        return
+    ref = float(thr.max())
+    sig0 = float((p.sigma * thr).max()) / ref
+    p.threshold = int(math.floor(sig0 * ref)) + 1
+    if "v_reset" in p.layer.params and p.layer.reset != "subtract":
+        p.v_reset = min(int(round(float((p.layer.param("v_reset") * p.sigma).mean()))), p.threshold - 1)
+
+
 def _int_weights(contrib: np.ndarray, bits: int) -> Tuple[np.ndarray, int, float]:
     """Integer weights and shift for float contributions (integer units); share clipped."""
     wmax = 2 ** (bits - 1) - 1
@@ -255,9 +318,21 @@ def _int_weights(contrib: np.ndarray, bits: int) -> Tuple[np.ndarray, int, float
 
 
 def build_integer_model(net: FloatNetwork, vmax: Dict[str, float], state_bits: int = 24, leak: str = "multiply",
-                        weight_bits: int = 8) -> Tuple[Model, Dict[str, Dict[str, Any]]]:
-    """The integer ``Model`` for one choice of widths and leak; also per-layer details."""
+                        weight_bits: int = 8, granularity: str = "layer",
+                        vmax_neurons: Optional[Dict[str, np.ndarray]] = None) -> Tuple[Model, Dict[str, Dict[str, Any]]]:
+    """The integer ``Model`` for one choice of widths, leak and scale granularity ("layer" or
+    "channel"); also per-layer details. ``vmax_neurons``: per-neuron membrane peaks from
+    calibration (per-channel scales use them to stay inside the state range)."""
+    if granularity not in ("layer", "channel"):
+        raise QuantizationError(f"invalid model: granularity must be 'layer' or 'channel', found {granularity!r}",
+                                layer="", problem="granularity")
     plans = {l.name: _plan_layer(l, net.dt, leak, vmax.get(l.name, 0.0), state_bits) for l in net.layers}
+    if granularity == "channel":
+        for name, p in plans.items():
+            if p.layer.spiking:
+                _per_channel(p, [c for c in net.connections if c.target == name],
+                             (vmax_neurons or {}).get(name), state_bits)
+                _thresholds(p, state_bits)
     # A scale so fine that the largest weight needs more than MAX_SHIFT would clip weights:
     # cap each layer's scale so that its largest contribution fits weight_bits << MAX_SHIFT.
     wmax = 2 ** (weight_bits - 1) - 1
@@ -274,13 +349,10 @@ def build_integer_model(net: FloatNetwork, vmax: Dict[str, float], state_bits: i
             f = limit / peak
             p.sigma = p.sigma * f
             if p.threshold is not None:
-                ref = float(p.layer.param("v_threshold").max())
-                sig0 = float((p.sigma * p.layer.param("v_threshold")).max()) / ref
-                p.threshold = int(math.floor(sig0 * ref)) + 1
-                if "v_reset" in p.layer.params and p.layer.reset != "subtract":
-                    p.v_reset = min(int(round(float((p.layer.param("v_reset") * p.sigma).mean()))), p.threshold - 1)
+                _thresholds(p, state_bits)
     details: Dict[str, Dict[str, Any]] = {n: {"shifts": {}, "clipped": 0.0, "max_weight": 0, "sigma": float(p.sigma.mean()),
-                                              "threshold": p.threshold, "decay_mem": p.decay_mem}
+                                              "threshold": p.threshold, "decay_mem": p.decay_mem,
+                                              "per_channel": p.theta_init is not None and bool(np.any(p.theta_init))}
                                           for n, p in plans.items()}
     conns = []
     bias_v: Dict[str, np.ndarray] = {n: p.sigma * p.bias for n, p in plans.items()}
@@ -337,6 +409,8 @@ def build_integer_model(net: FloatNetwork, vmax: Dict[str, float], state_bits: i
             kw["decay_mem"] = p.decay_mem
         if p.threshold is not None:
             kw["threshold"] = min(p.threshold, hi)
+            if p.theta_init is not None and np.any(p.theta_init):
+                kw["theta_init"] = p.theta_init
             if l.reset == "subtract":
                 kw["reset"] = "subtract"
             else:
@@ -358,17 +432,21 @@ def _safe(name: str) -> str:
 
 def _float_stats(net: FloatNetwork, samples: Sequence[Any], n_steps: Optional[int]) -> Dict[str, Any]:
     vmax = {l.name: 0.0 for l in net.layers}
+    vmax_n = {l.name: np.zeros(l.size) for l in net.layers}
     counts: List[Dict[str, np.ndarray]] = []
     totals = {l.name: 0.0 for l in net.layers}
     steps_total = 0
     for ev in samples:
         r = net.run(ev, n_steps=n_steps, record=True)
         for l in net.layers:
-            vmax[l.name] = max(vmax[l.name], float(np.abs(r.potentials[l.name]).max()) if r.potentials[l.name].size else 0.0)
+            pot = np.abs(r.potentials[l.name])
+            vmax[l.name] = max(vmax[l.name], float(pot.max()) if pot.size else 0.0)
+            if pot.size:
+                vmax_n[l.name] = np.maximum(vmax_n[l.name], pot.reshape(-1, l.size).max(axis=0))
             totals[l.name] += float(r.spikes[l.name].sum())
         counts.append({l.name: r.spikes[l.name].sum(axis=0) for l in net.layers})
         steps_total += r.spikes[net.output].shape[0]
-    return {"vmax": vmax, "counts": counts, "totals": totals, "steps": steps_total}
+    return {"vmax": vmax, "vmax_n": vmax_n, "counts": counts, "totals": totals, "steps": steps_total}
 
 
 def _saturation(net: FloatNetwork, samples: Sequence[Any], n_steps: Optional[int], sigma: Dict[str, float],
@@ -399,7 +477,8 @@ def _int_run(model: Model, ev: Any, n_steps: Optional[int], tick_us: int) -> Tup
 
 def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optional[Sequence[int]] = None,
              weight_bits: int = 8, state_bits: Optional[int] = None, leak: Optional[str] = None,
-             target: Optional[Dict[str, float]] = None, n_steps: Optional[int] = None) -> Tuple[Model, QuantReport]:
+             target: Optional[Dict[str, float]] = None, n_steps: Optional[int] = None,
+             granularity: Optional[str] = None) -> Tuple[Model, QuantReport]:
     """Quantizes ``net`` to integers and reports what it costs.
 
     ``calibration``: event arrays (one per sample); the float network runs on them to choose
@@ -407,6 +486,9 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
     each sample (accuracy float vs integer). ``state_bits``/``leak``: fix a choice instead of
     searching. ``target``: ``{"output_agreement": 0.95, "count_error": 0.05}`` by default; the
     cheapest choice (fewest state bits, shift before multiply) meeting it is kept, else the best.
+    ``granularity``: ``"layer"`` or ``"channel"`` scales; by default per-layer choices are tried
+    first and per-channel ones (a threshold per neuron, docs/numerics.md section 12) only when
+    none of them meets the target.
     ``n_steps``: steps to simulate per sample (default: through the sample's last event).
     """
     samples = list(calibration)
@@ -419,19 +501,24 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
         for l in net.layers:
             thr = float(l.param("v_threshold").max()) if "v_threshold" in l.params else 1.0
             vmax[l.name] = 2.0 * thr
+    grans = [granularity] if granularity else ["layer", "channel"]
     if samples:
-        choices = [(sb, lk) for sb in ([state_bits] if state_bits else [16, 24, 32])
+        choices = [(sb, lk, g) for g in grans for sb in ([state_bits] if state_bits else [16, 24, 32])
                    for lk in ([leak] if leak else ["shift", "multiply"])]
     else:  # nothing to compare against: one safe choice
-        choices = [(state_bits or 24, leak or "multiply")]
+        choices = [(state_bits or 24, leak or "multiply", granularity or "layer")]
     float_dec = [int(np.argmax(c[net.output])) if c[net.output].sum() else -1 for c in fstats["counts"]]
-    results = []
-    for sb, lk in choices:
+    results: List[Dict[str, Any]] = []
+    for sb, lk, gran in choices:
+        if gran != choices[0][2] and any(r["meets"] for r in results):
+            break  # a cheaper granularity already meets the target
         try:
-            model, details = build_integer_model(net, vmax, sb, lk, weight_bits)
+            model, details = build_integer_model(net, vmax, sb, lk, weight_bits, gran, fstats.get("vmax_n"))
         except SnnEdgeError as e:
-            warnings.append(f"{sb}-bit/{lk}: {e}")
+            warnings.append(f"{sb}-bit/{lk}/per {gran}: {e}")
             continue
+        if gran == "channel" and not any(d["per_channel"] for d in details.values()) and granularity is None:
+            continue  # per-channel scales change nothing here
         layer_tot = {l.name: 0 for l in net.layers}
         agree, correct = 0, 0
         errs: List[float] = []
@@ -452,7 +539,7 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
         sa = {l: (layer_tot[l] / fstats["totals"][l]) if fstats["totals"].get(l) else (1.0 if layer_tot[l] == 0 else float("inf"))
               for l in layer_tot}
         meets = bool(samples) and oa >= target.get("output_agreement", 0.0) and cerr <= target.get("count_error", float("inf"))
-        results.append(dict(sb=sb, lk=lk, model=model, details=details, oa=oa, cerr=cerr, cmax=cmax, sa=sa,
+        results.append(dict(sb=sb, lk=lk, gran=gran, model=model, details=details, oa=oa, cerr=cerr, cmax=cmax, sa=sa,
                             layer_tot=layer_tot,
                             acc=(correct / n) if labels is not None else None, meets=meets))
     if not results:
@@ -494,15 +581,17 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
         spike_agreement={k: float(v) for k, v in chosen["sa"].items()}, accuracy_float=acc_f, accuracy_int=chosen["acc"],
         target=target, meets_target=chosen["meets"],
         candidates=[Candidate(r["sb"], r["lk"], weight_bits, r["oa"], r["cerr"],
-                              float(min([v for v in r["sa"].values() if np.isfinite(v)], default=1.0)), r["acc"], r["meets"])
+                              float(min([v for v in r["sa"].values() if np.isfinite(v)], default=1.0)), r["acc"], r["meets"],
+                              r["gran"])
                     for r in results],
-        warnings=warnings,
+        warnings=warnings, granularity=chosen["gran"],
     )
     meta: Dict[str, Any] = {
         "source": net.metadata.get("source", ""), "source_sha256": net.metadata.get("source_sha256", ""),
         "framework": net.metadata.get("framework", ""), "dt": repr(net.dt), "tick_us": str(net.tick_us),
         "reset": net.reset, "input_shape": list(net.input_shape),
-        "quantization": f"int{weight_bits} weights, {chosen['sb']}-bit states, leak by {chosen['lk']}; "
+        "quantization": f"int{weight_bits} weights, {chosen['sb']}-bit states, leak by {chosen['lk']}, "
+                        f"scales per {chosen['gran']}; "
                         f"decision agreement {100 * chosen['oa']:.1f}%, count error {100 * chosen['cerr']:.1f}% "
                         f"on {len(samples)} samples",
         "quant_report": report.to_dict(),
