@@ -67,7 +67,8 @@ MODEL_KEYS: Dict[str, Key] = {
     "labels": Key((list,), None, _str_list, "names of the output neurons (default: the model's metadata)"),
 }
 
-SOURCE_COMMON: Dict[str, Key] = {"kind": Key((str,), REQUIRED, _one_of("serial", "udp", "replay", "simulated"))}
+SOURCE_COMMON: Dict[str, Key] = {
+    "kind": Key((str,), REQUIRED, _one_of("serial", "udp", "replay", "simulated", "analog", "wav", "images"))}
 SOURCE_KEYS: Dict[str, Dict[str, Key]] = {
     "serial": {
         "url": Key((str,), REQUIRED, doc="a pyserial URL or device path: /dev/ttyACM0, socket://host:port, loop://"),
@@ -84,6 +85,37 @@ SOURCE_KEYS: Dict[str, Dict[str, Key]] = {
     },
     "replay": {
         "path": Key((str,), REQUIRED),
+        "speed": Key(NUM, 1.0, _non_negative),
+        "loop": Key((bool,), False),
+    },
+    "analog": {  # snnedge.devices.AnalogSerialSource: text samples over serial, delta-encoded
+        "url": Key((str,), REQUIRED, doc="a pyserial URL or device path"),
+        "channels": Key((int,), REQUIRED, _positive, "numbers per line"),
+        "sample_rate_hz": Key(NUM, REQUIRED, _positive),
+        "threshold": Key(NUM, REQUIRED, _positive, "delta encoder ON threshold"),
+        "threshold_off": Key(NUM, None, _positive, "OFF threshold (default: threshold)"),
+        "mode": Key((str,), "level", _one_of("level", "send_on_delta", "sigma_delta")),
+        "refractory_us": Key((int,), 0, _non_negative),
+        "baudrate": Key((int,), 115_200, _positive),
+        "reconnect_min_s": Key(NUM, 0.1, _positive),
+        "reconnect_max_s": Key(NUM, 5.0, _positive),
+        "read_timeout_s": Key(NUM, 0.5, _positive),
+    },
+    "wav": {  # snnedge.devices.wav_source: the audio front end
+        "path": Key((str,), REQUIRED),
+        "speed": Key(NUM, 1.0, _non_negative),
+        "loop": Key((bool,), False),
+        "channels": Key((int,), 32, _positive, "filterbank bands"),
+        "f_lo": Key(NUM, 100.0, _positive),
+        "f_hi": Key(NUM, None, _positive),
+        "encoder": Key((str,), "delta", _one_of("delta", "lif")),
+        "threshold": Key(NUM, None, _positive),
+    },
+    "images": {  # snnedge.devices.image_source: an image folder as events
+        "path": Key((str,), REQUIRED),
+        "method": Key((str,), "frames", _one_of("frames", "latency", "rate")),
+        "fps": Key(NUM, 30.0, _positive, "method frames: frames per second"),
+        "num_steps": Key((int,), 32, _positive, "methods latency and rate: steps per image"),
         "speed": Key(NUM, 1.0, _non_negative),
         "loop": Key((bool,), False),
     },
@@ -206,7 +238,7 @@ def validate(doc: Mapping[str, Any], path: Optional[str] = None) -> DaemonConfig
     model = _section("model", doc.get("model", {}), MODEL_KEYS)
     kind, src = _kinded("source", doc.get("source", {"kind": "simulated"}), SOURCE_COMMON, SOURCE_KEYS)
     src.pop("kind")
-    if kind == "serial" and src["reconnect_max_s"] < src["reconnect_min_s"]:
+    if kind in ("serial", "analog") and src["reconnect_max_s"] < src["reconnect_min_s"]:
         raise ConfigError("source.reconnect_max_s: must be >= source.reconnect_min_s", key="source.reconnect_max_s",
                           problem="less than reconnect_min_s")
     if kind == "udp" and src["format"] == "aestream" and not (src["width"] and src["height"]):
@@ -225,7 +257,7 @@ def validate(doc: Mapping[str, Any], path: Optional[str] = None) -> DaemonConfig
         if skind == "socket" and (opts["path"] is None) == (opts["address"] is None):
             raise ConfigError(f"{where}.path: a socket sink needs exactly one of path (Unix socket) or address",
                               key=f"{where}.path", problem="path or address")
-        if skind == "serial" and kind != "serial":
+        if skind == "serial" and kind not in ("serial", "analog"):
             raise ConfigError(f"{where}.kind: a serial sink replies over a serial source, but source.kind is {kind!r}",
                               key=f"{where}.kind", problem="needs a serial source")
         sinks.append(SinkConfig(skind, only, opts))

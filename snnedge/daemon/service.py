@@ -27,7 +27,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..devices import ReplaySource, SerialSource, SimulatedSource, Source, UdpSource, now_ns
+from ..devices import (AnalogSerialSource, ReplaySource, SerialSource, SimulatedSource, Source, UdpSource, image_source,
+                       now_ns, wav_source)
 from ..devices.base import Counters
 from ..engine import Engine
 from ..errors import ConfigError, SnnEdgeError
@@ -84,6 +85,22 @@ def build_source(cfg: SourceConfig) -> Source:
         return UdpSource(o["bind"], format=o["format"], width=o["width"], height=o["height"])
     if cfg.kind == "replay":
         return ReplaySource(o["path"], speed=float(o["speed"]), loop=o["loop"])
+    if cfg.kind == "analog":
+        return AnalogSerialSource(o["url"], o["channels"], threshold=o["threshold"], threshold_off=o["threshold_off"],
+                                  sample_rate_hz=float(o["sample_rate_hz"]), mode=o["mode"],
+                                  refractory_us=o["refractory_us"], baudrate=o["baudrate"],
+                                  reconnect_min_s=o["reconnect_min_s"], reconnect_max_s=o["reconnect_max_s"],
+                                  read_timeout_s=o["read_timeout_s"])
+    if cfg.kind == "wav":
+        audio = {"n_channels": o["channels"], "f_lo": float(o["f_lo"]), "encoder": o["encoder"]}
+        if o["f_hi"] is not None:
+            audio["f_hi"] = float(o["f_hi"])
+        if o["threshold"] is not None:
+            audio["threshold"] = float(o["threshold"])
+        return wav_source(o["path"], speed=float(o["speed"]), loop=o["loop"], **audio)
+    if cfg.kind == "images":
+        opts = {"fps": float(o["fps"])} if o["method"] == "frames" else {"num_steps": o["num_steps"]}
+        return image_source(o["path"], method=o["method"], speed=float(o["speed"]), loop=o["loop"], **opts)
     return SimulatedSource(scene=o["scene"], seed=o["seed"], speed=float(o["speed"]), loop=o["loop"])
 
 

@@ -1,6 +1,7 @@
 """Event sources: devices speaking the wire protocol (serial, pty, TCP through pyserial URLs),
 UDP streams (snnedge frames or AEStream's format), recordings played at recorded speed, any
-iterable of event arrays, and the in-process simulated sensor.
+iterable of event arrays, the in-process simulated sensor, and the spike encoders as sources
+(an analog channel over serial, a WAV file, an image folder: ``snnedge.devices.encoded``).
 
 ``open_source(spec)`` picks one from a string:
 
@@ -8,6 +9,8 @@ iterable of event arrays, and the in-process simulated sensor.
 ``udp://HOST:PORT``                       ``UdpSource`` listening, snnedge frames
 ``aestream+udp://HOST:PORT``              ``UdpSource`` listening, AEStream / spif words
 ``PATH.npy``, ``PATH.npz`` (existing)     ``ReplaySource`` at recorded speed
+``PATH.wav`` (existing)                   ``wav_source``: the audio front end, real time
+a directory of images                     ``image_source``: the frame-to-event emulator
 ``simulated``                             ``SimulatedSource`` (moving bars, real time)
 anything else                             ``SerialSource``: a pyserial URL or device path
 ========================================  ==============================================
@@ -19,6 +22,7 @@ from typing import Any
 
 from .base import Counters, IterSource, Packet, ReplaySource, SimulatedSource, Source, load_event_file, now_ns
 from .protocol import PROTOCOL_VERSION, Frame, FrameDecoder, FrameType, SensorInfo, encode_events, encode_frame
+from .encoded import AnalogSerialSource, image_source, wav_source
 from .serial import SerialSource
 from .udp import UdpSource
 
@@ -34,6 +38,10 @@ def open_source(spec: Any, **options: Any) -> Source:
             return UdpSource(text[len("udp://"):], format="snnedge", **options)
         if text.startswith("aestream+udp://"):
             return UdpSource(text[len("aestream+udp://"):], format="aestream", **options)
+        if text.lower().endswith(".wav") and os.path.isfile(text):
+            return wav_source(text, **options)
+        if os.path.isdir(text):
+            return image_source(text, **options)
         if text.endswith((".npy", ".npz")) or (os.path.isfile(text) and not text.startswith("/dev/")):
             return ReplaySource(text, **options)
         if text == "simulated":
@@ -45,5 +53,5 @@ def open_source(spec: Any, **options: Any) -> Source:
 __all__ = [
     "Source", "Packet", "Counters", "SerialSource", "UdpSource", "ReplaySource", "IterSource", "SimulatedSource",
     "open_source", "load_event_file", "now_ns", "SensorInfo", "FrameDecoder", "FrameType", "Frame",
-    "PROTOCOL_VERSION", "encode_frame", "encode_events",
+    "PROTOCOL_VERSION", "encode_frame", "encode_events", "AnalogSerialSource", "wav_source", "image_source",
 ]

@@ -167,6 +167,7 @@ class SerialSource(Source):
         self._write_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         self.last_error: Optional[str] = None
+        self._session_good = False
 
     # -- link management --------------------------------------------------------------------
 
@@ -236,6 +237,48 @@ class SerialSource(Source):
 
     # -- the reader -------------------------------------------------------------------------
 
+    def _session(self, port: Any) -> Iterator[Packet]:
+        """Reads one connection until it breaks (an exception) or the source closes; yields
+        packets. Sets ``self._session_good`` once anything good arrived (which resets the
+        reconnect backoff)."""
+        self.decoder.reset()
+        fd = self._fileno(port)
+        self._request_hello()  # on every connection: the sensor may have restarted
+        last_hello = now_ns()
+        while not self.closed:
+            if self.sensor is None and now_ns() - last_hello > self.hello_interval_s * 1e9:
+                self._request_hello()
+                last_hello = now_ns()
+            data = self._read(port, fd)
+            if not data:
+                continue
+            received = now_ns()
+            frames, errors = self.decoder.feed(data)
+            for err in errors:
+                self.counters.add("frames_bad", reason=err.reason)
+                log.debug("%s", err, extra={"fields": {"event": "frame.bad", "reason": err.reason,
+                                                       "offset": err.offset}})
+            batch: List[Packet] = []
+            for frame in frames:
+                if frame.type == FrameType.BYE and frame.header.get("role") != "host":
+                    for merged in merge_packets(batch):
+                        yield merged
+                    raise DeviceError("sensor said BYE", url=self.url, problem="bye")
+                try:
+                    pkt = self.handler.handle(frame, received)
+                except FrameError as err:
+                    self.counters.add("frames_bad", reason=err.reason)
+                    n = frame.header.get("n", 0)
+                    self.counters.add("events_dropped", n if isinstance(n, int) and n > 0 else 0,
+                                      reason="bad_payload")
+                    continue
+                self._session_good = True
+                if pkt is not None:
+                    batch.append(pkt)
+            for merged in merge_packets(batch):
+                yield merged
+
+
     def packets(self) -> Iterator[Packet]:
         import serial
 
@@ -262,44 +305,9 @@ class SerialSource(Source):
                 log.info("connected to %s", self.url, extra={"fields": {"event": "source.connected", "url": self.url,
                                                                        "reconnect": not first}})
                 first = False
-                self.decoder.reset()
-                good = False
-                fd = self._fileno(port)
-                self._request_hello()  # on every connection: the sensor may have restarted
-                last_hello = now_ns()
+                self._session_good = False
                 try:
-                    while not self.closed:
-                        if self.sensor is None and now_ns() - last_hello > self.hello_interval_s * 1e9:
-                            self._request_hello()
-                            last_hello = now_ns()
-                        data = self._read(port, fd)
-                        if not data:
-                            continue
-                        received = now_ns()
-                        frames, errors = self.decoder.feed(data)
-                        for err in errors:
-                            self.counters.add("frames_bad", reason=err.reason)
-                            log.debug("%s", err, extra={"fields": {"event": "frame.bad", "reason": err.reason,
-                                                                   "offset": err.offset}})
-                        batch: List[Packet] = []
-                        for frame in frames:
-                            if frame.type == FrameType.BYE and frame.header.get("role") != "host":
-                                for merged in merge_packets(batch):
-                                    yield merged
-                                raise DeviceError("sensor said BYE", url=self.url, problem="bye")
-                            try:
-                                pkt = self.handler.handle(frame, received)
-                            except FrameError as err:
-                                self.counters.add("frames_bad", reason=err.reason)
-                                n = frame.header.get("n", 0)
-                                self.counters.add("events_dropped", n if isinstance(n, int) and n > 0 else 0,
-                                                  reason="bad_payload")
-                                continue
-                            good = True
-                            if pkt is not None:
-                                batch.append(pkt)
-                        for merged in merge_packets(batch):
-                            yield merged
+                    yield from self._session(port)
                 except ProtocolError as e:
                     self.last_error = str(e)
                     self.counters.add("protocol_errors")
@@ -320,7 +328,7 @@ class SerialSource(Source):
                         pass
                 if self.closed:
                     return
-                if good:
+                if self._session_good:
                     delay = self.reconnect_min_s
                 if self._closed.wait(delay):
                     return
