@@ -373,6 +373,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
     result = replay(a.inputs, model, speed=a.speed, window_us=a.window_us, out=a.out, raster=a.raster,
                     progress=not a.no_progress, on_error=a.on_error)
     total = result.summary()
+    for f in result.failed:
+        print(f"snnedge: failed: {f.path}: {type(f.error).__name__}: {f.error}", file=sys.stderr)
     if a.json:
         print(json.dumps({"model": os.path.basename(path), "files": [f.summary() for f in result.files],
                           "total": total}))
@@ -405,8 +407,6 @@ def cmd_replay(a: argparse.Namespace) -> int:
         print(f"results: {a.out}")
     if a.raster:
         print(f"raster: {a.raster}")
-    for f in result.failed:
-        print(f"failed: {f.path}: {type(f.error).__name__}: {f.error}", file=sys.stderr)
     return 0 if result.ok else 1
 
 

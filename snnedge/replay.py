@@ -319,7 +319,7 @@ def _window_us(model: Model, window_us: Optional[int]) -> int:
 
 
 def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, speed: Optional[float],
-                 on_error: str, progress: Progress, prefix: str) -> FileResult:
+                 on_error: str, progress: Progress, prefix: str, chunk_events: int) -> FileResult:
     model = engine.model
     n_out = len(labels)
     res = FileResult(path=path, labels=labels, window_us=window_us, counts=np.zeros(n_out, np.int64),
@@ -334,7 +334,7 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
     t_pace0 = t_start
     stream = None
     try:
-        stream = open_events(path, chunk_events=_CHUNK_EVENTS, chunk_us=None if speed is None else _PACE_CHUNK_US,
+        stream = open_events(path, chunk_events=chunk_events, chunk_us=None if speed is None else _PACE_CHUNK_US,
                              on_error=on_error)
         res.format, res.sensor_size = stream.format, stream.sensor_size
         check_input_fits(model, stream.sensor_size, what=path)
@@ -459,7 +459,8 @@ def write_npz(result: ReplayResult, path: PathLike) -> None:
 
 def replay(paths: Union[PathLike, Sequence[PathLike]], model: Union[Model, PathLike], *,
            speed: Union[str, float] = "max", window_us: Optional[int] = None, out: Optional[PathLike] = None,
-           raster: Optional[PathLike] = None, progress: bool = True, on_error: str = "stop") -> ReplayResult:
+           raster: Optional[PathLike] = None, progress: bool = True, on_error: str = "stop",
+           chunk_events: int = _CHUNK_EVENTS) -> ReplayResult:
     """Replays event files (or directories of them) through ``model``; returns a
     :class:`ReplayResult`.
 
@@ -471,7 +472,8 @@ def replay(paths: Union[PathLike, Sequence[PathLike]], model: Union[Model, PathL
     this image (needs matplotlib, the ``[plot]`` extra). ``progress``: a progress line on
     stderr when it is a terminal. ``on_error``: what the readers do with a corrupt part of a
     file: ``"stop"`` ends that file there (an error in its result), ``"skip"`` resynchronises
-    and counts the skipped bytes.
+    and counts the skipped bytes. ``chunk_events``: events per engine call (memory; the
+    output does not depend on it).
 
     Files that fail do not stop the replay; ``result.ok`` says whether all succeeded.
     """
@@ -481,6 +483,9 @@ def replay(paths: Union[PathLike, Sequence[PathLike]], model: Union[Model, PathL
     if on_error not in ("stop", "skip"):
         raise InvalidParameterError(f"on_error: expected 'stop' or 'skip', found {on_error!r}",
                                     what="on_error", parameter="on_error", value=on_error, expected="'stop' or 'skip'")
+    if isinstance(chunk_events, bool) or not isinstance(chunk_events, (int, np.integer)) or chunk_events < 1:
+        raise InvalidParameterError(f"chunk_events: expected a positive integer, found {chunk_events!r}",
+                                    what="chunk_events", parameter="chunk_events", value=chunk_events, expected=">= 1")
     kind = _out_kind(out) if out is not None else None
     if raster is not None:
         from .plot import require_matplotlib
@@ -495,7 +500,8 @@ def replay(paths: Union[PathLike, Sequence[PathLike]], model: Union[Model, PathL
     try:
         for i, path in enumerate(files):
             name = os.path.basename(path)
-            r = _replay_file(engine, path, labels, W, pace, on_error, prog, f"[{i + 1}/{len(files)}] {name}")
+            r = _replay_file(engine, path, labels, W, pace, on_error, prog, f"[{i + 1}/{len(files)}] {name}",
+                             int(chunk_events))
             prog.end()
             result.files.append(r)
             if jl is not None:
