@@ -188,7 +188,7 @@ def plot_frame(events: Any, sensor_size: Any, t0: Optional[int] = None, t1: Opti
     arr = np.asarray(events)
     frame = arr if arr.dtype.names is None and arr.ndim == 3 else event_frame(events, sensor_size, t0, t1)
     h, w = frame.shape[1:]
-    a = _axes(ax, path, (min(10.0, 2.0 + w / 64), min(8.0, 1.5 + h / 64)))
+    a = _axes(ax, path, (min(10.0, max(4.5, 2.0 + w / 64)), min(8.0, max(4.0, 1.5 + h / 64))))
     img = a.imshow(frame_to_rgb(frame), interpolation="nearest", origin="upper")
     a.set_xlabel("x")
     a.set_ylabel("y")
@@ -221,7 +221,7 @@ def animate(events: Any, sensor_size: Any, path: PathLike, frame_us: int = 10_00
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(min(8.0, 1.5 + w / 64), min(6.0, 1.2 + h / 64)))
+    fig = Figure(figsize=(min(8.0, max(4.5, 1.5 + w / 64)), min(6.0, max(4.0, 1.2 + h / 64))))
     ax = fig.add_subplot()
     img = ax.imshow(np.ones((h, w, 3)), interpolation="nearest", origin="upper")
     ax.set_xticks([])
