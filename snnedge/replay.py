@@ -365,8 +365,8 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
                 spikes.append(s)
             # events per window: the chunk is sorted, so its window edges cut it (no per-event division)
             w0, w1 = int(t[0]) // window_us, int(t[-1]) // window_us
-            edges = np.searchsorted(t, np.arange(w0 + 1, w1 + 1, dtype=np.uint64) * W)
-            ev_windows.append((w0, np.diff(edges, prepend=0, append=len(t))))
+            edges = np.searchsorted(t, np.arange(w0, w1 + 2, dtype=np.uint64) * W)
+            ev_windows.append((w0, edges[1:] - edges[:-1]))
             res.events += len(chunk)
             res.t_last_us = int(t[-1])
             progress.update(prefix, res.events, total, time.perf_counter() - t_start, res.t_last_us - res.t_first_us)
