@@ -555,7 +555,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     vw.add_argument("--t0", type=int, default=None, help="start, us after the first event (default 0)")
     vw.add_argument("--t1", type=int, default=None, help="end, us after the first event (default: the last event)")
     vw.add_argument("--frame-us", type=int, default=10_000, help="time per animation frame (default 10000)")
-    vw.add_argument("--fps", type=float, default=20.0, help="animation frames per second (default 20)")
+    vw.add_argument("--fps", type=int, default=20, help="animation frames per second (default 20)")
     vw.set_defaults(func=cmd_view)
     a = ap.parse_args(argv)
     try:

@@ -197,7 +197,7 @@ def plot_frame(events: Any, sensor_size: Any, t0: Optional[int] = None, t1: Opti
     return img
 
 
-def animate(events: Any, sensor_size: Any, path: PathLike, frame_us: int = 10_000, fps: float = 20.0, *,
+def animate(events: Any, sensor_size: Any, path: PathLike, frame_us: int = 10_000, fps: int = 20, *,
             t0: Optional[int] = None, t1: Optional[int] = None, dpi: int = 80) -> int:
     """Writes an animated GIF of the events (``matplotlib``'s ``PillowWriter``): frame ``k``
     accumulates the events with ``t0 + k * frame_us <= t < t0 + (k + 1) * frame_us`` (``t0``
@@ -236,7 +236,7 @@ def animate(events: Any, sensor_size: Any, path: PathLike, frame_us: int = 10_00
         return img, title
 
     anim = FuncAnimation(fig, draw, frames=n, blit=False)
-    anim.save(os.fspath(path), writer=PillowWriter(fps=fps), dpi=dpi)
+    anim.save(os.fspath(path), writer=PillowWriter(fps=int(fps)), dpi=dpi)
     return n
 
 

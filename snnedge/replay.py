@@ -328,7 +328,6 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
     spikes: List[np.ndarray] = []
     # events per window, as (first window index, counts of consecutive windows) per chunk
     ev_windows: List[Tuple[int, np.ndarray]] = []
-    W = np.uint64(window_us)
     total: Optional[int] = None
     t_start = time.perf_counter()
     t_pace0 = t_start
@@ -358,18 +357,22 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
             try:
                 s = engine.feed(chunk)
             except SnnEdgeError as e:
-                # the engine names the event by its index in the chunk: say where it is in the file
-                e.args = (f"{path}: events {res.events}..{res.events + len(chunk) - 1}: {e}",)
+                # the engine refused the chunk before consuming any of it and names the bad event by
+                # its index in the chunk: feed what precedes it, and say where it is in the file
+                bad = getattr(e, "index", None)
+                if isinstance(bad, int) and 0 <= bad < len(chunk):
+                    head = chunk[:bad]
+                    if len(head):
+                        _account(res, engine.feed(head), head, spikes, ev_windows)
+                    text, local = str(e), f"event {bad}:"
+                    e.index = res.events  # type: ignore[attr-defined]
+                    e.args = (f"{path}: event {res.events}:{text[len(local):]}" if text.startswith(local)
+                              else f"{path}: event {res.events} of the file: {text}",)
+                else:
+                    e.args = (f"{path}: events {res.events}..{res.events + len(chunk) - 1}: {e}",)
                 raise
-            if len(s):
-                spikes.append(s)
-            # events per window: the chunk is sorted, so its window edges cut it (no per-event division)
-            w0, w1 = int(t[0]) // window_us, int(t[-1]) // window_us
-            edges = np.searchsorted(t, np.arange(w0, w1 + 2, dtype=np.uint64) * W)
-            ev_windows.append((w0, edges[1:] - edges[:-1]))
-            res.events += len(chunk)
-            res.t_last_us = int(t[-1])
-            progress.update(prefix, res.events, total, time.perf_counter() - t_start, res.t_last_us - res.t_first_us)
+            _account(res, s, chunk, spikes, ev_windows)
+            progress.update(prefix, res.events, total, time.perf_counter() - t_start, int(t[-1]) - res.t_first_us)
     except (SnnEdgeError, OSError) as e:
         res.error = e
     if res.t_last_us is not None:
@@ -387,6 +390,21 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
     res.spikes = np.concatenate(spikes, dtype=SPIKE_DTYPE) if spikes else np.zeros(0, SPIKE_DTYPE)
     _windows(res, ev_windows, n_out)
     return res
+
+
+def _account(res: FileResult, spikes_now: np.ndarray, chunk: np.ndarray, spikes: List[np.ndarray],
+             ev_windows: List[Tuple[int, np.ndarray]]) -> None:
+    """Books a fed chunk: its output spikes, its events per window, the event count and time."""
+    if len(spikes_now):
+        spikes.append(spikes_now)
+    t = chunk["t"]
+    W = res.window_us
+    # events per window: the chunk is sorted, so its window edges cut it (no per-event division)
+    w0, w1 = int(t[0]) // W, int(t[-1]) // W
+    edges = np.searchsorted(t, np.arange(w0, w1 + 2, dtype=np.uint64) * np.uint64(W))
+    ev_windows.append((w0, edges[1:] - edges[:-1]))
+    res.events += len(chunk)
+    res.t_last_us = int(t[-1])
 
 
 def _probe_events(path: str) -> Optional[int]:

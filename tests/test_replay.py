@@ -53,7 +53,7 @@ def recount_windows(spikes: np.ndarray, starts: np.ndarray, window_us: int, n_ou
 
 # ---- equal to the engine on the whole file ----------------------------------------------------
 
-@pytest.mark.parametrize("ext", [".raw", ".aedat4", ".npz", ".es"])
+@pytest.mark.parametrize("ext", [".raw", ".aedat4", ".npz", ".es", ".dat"])
 @pytest.mark.parametrize("chunk", [997, 1 << 16])
 def test_replay_equals_engine_run_whatever_the_chunking(tmp_path, model, ext, chunk):
     ev = bars(1.5, seed=4)
@@ -311,3 +311,45 @@ def test_real_evt2_recording_through_a_model_built_for_its_sensor():
     counts, decisions = recount_windows(f.spikes, f.window_start_us, 10_000, 4)
     np.testing.assert_array_equal(f.window_counts, counts)
     assert math.isclose(f.real_time_factor, f.duration_us / 1e6 / f.wall_s)
+
+
+def test_progress_line_on_a_terminal(tmp_path):
+    pty = pytest.importorskip("pty")
+    d = tmp_path / "recs"
+    d.mkdir()
+    se.write_events(d / "a.dat", bars(0.5, seed=30), (32, 32))  # fixed-size records: the count is known
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "snnedge", "replay", str(d), "--speed", "2"], stdout=subprocess.PIPE,
+                         stderr=slave, text=True, cwd=tmp_path)
+    os.close(slave)
+    out, _ = p.communicate(timeout=120)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    text = data.decode()
+    assert p.returncode == 0 and "total: 1 files" in out
+    assert "\r[1/1] a.dat" in text and "M events/s" in text and "real-time x" in text and "%" in text
+    p = subprocess.run([sys.executable, "-m", "snnedge", "replay", str(d), "--no-progress"], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert p.returncode == 0 and p.stderr == ""
+
+
+def test_event_outside_the_model_input_keeps_the_events_before_it(tmp_path, model):
+    # a .npy file says no sensor size: the engine finds the bad event, in the middle of a chunk
+    ev = bars(1.0, seed=31)
+    bad = len(ev) * 3 // 5
+    ev[bad]["x"] = 40
+    np.save(tmp_path / "a.npy", ev)
+    r = se.replay(tmp_path / "a.npy", model, progress=False, chunk_events=4096)
+    f = r.files[0]
+    assert isinstance(f.error, se.EventOutOfRangeError) and f.error.index == bad
+    assert str(f.error).startswith(f"{tmp_path / 'a.npy'}: event {bad}: x = 40")
+    assert f.events == bad
+    np.testing.assert_array_equal(f.spikes, se.Engine(model).run(ev[:bad]))
