@@ -20,11 +20,16 @@ Live sensors (docs/protocol.md, docs/daemon.md)::
     for r in se.stream("socket://127.0.0.1:7000", model, window_us=50_000):   # live sensors
         print(r.label, r.counts)
 
+Recordings offline (docs/replay.md)::
+
+    result = se.replay("recordings/", model, window_us=50_000, out="results.jsonl")
+    se.plot.raster(result.files[0].spikes, result.labels, path="raster.png")   # [plot] extra
+
 See docs/numerics.md for the integer contract the engine implements bit for bit.
 """
 from __future__ import annotations
 
-from . import _core, encode
+from . import _core, encode, plot
 from .engine import Engine
 from .errors import (
     CheckpointError,
@@ -36,6 +41,7 @@ from .errors import (
     FrameError,
     InvalidParameterError,
     LateEventError,
+    MissingDependencyError,
     ModelError,
     ModelFormatError,
     ParameterOverflowError,
@@ -67,6 +73,7 @@ from .model import (
     SumPool2d,
     load_model,
 )
+from .replay import FileResult, ReplayResult, replay
 from .stream import Stream, WindowResult, astream, stream
 
 __version__: str = _core.__version__
@@ -83,4 +90,5 @@ __all__ = [
     "ParameterOverflowError", "ModelError", "ModelFormatError", "UnknownNameError",
     "FrameError", "ProtocolError", "DeviceError", "ConfigError",
     "stream", "astream", "Stream", "WindowResult",
+    "replay", "ReplayResult", "FileResult", "plot", "MissingDependencyError",
 ]

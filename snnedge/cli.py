@@ -6,6 +6,9 @@
     snnedge info MODEL.snnm
     snnedge convert IN OUT [--format F] [--sensor-size WxH] [--on-error skip] [--shift-time]
     snnedge probe FILE...
+    snnedge replay FILE_OR_DIR... [--model M.snnm] [--speed max|1|X] [--window-us N] [--out R.jsonl|R.npz]
+                   [--raster R.png] [--no-progress] [--on-error stop|skip] [--json]
+    snnedge view FILE [--out IMAGE.png|ANIM.gif] [--t0 US] [--t1 US] [--frame-us US] [--fps N]
 
 ``run`` is the daemon on the bundled defaults: the simulated DVS-like sensor (bars moving in
 four directions, ``snnedge.synthetic``) in real time through the bundled model
@@ -25,12 +28,13 @@ from typing import TYPE_CHECKING, List, Optional
 import numpy as np
 
 from .engine import Engine
-from .events import SPIKE_DTYPE
+from .events import EVENT_DTYPE, SPIKE_DTYPE
 from .errors import SnnEdgeError
 from .model import Model
 
 if TYPE_CHECKING:
     from .devices import SimulatedSource
+    from .replay import FileResult
     from .stream import WindowResult
 
 BUNDLED = "motion_direction.snnm"
@@ -339,6 +343,123 @@ def cmd_probe(a: argparse.Namespace) -> int:
     return 0
 
 
+def _segments(f: "FileResult", limit: int) -> str:
+    """A file's window decisions as runs: "0-150 ms right, 150-200 none, ..." (ms from the
+    first window's start), at most ``limit`` runs."""
+    d = f.window_decisions
+    if not len(d):
+        return "no windows"
+    cut = np.flatnonzero(np.diff(d)) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [len(d)]])
+    base = int(f.window_start_us[0])
+    w_ms = f.window_us / 1000
+    runs = []
+    for a, b in zip(starts[:limit].tolist(), ends[:limit].tolist()):
+        name = "none" if d[a] < 0 else f.labels[int(d[a])]
+        t_a = (int(f.window_start_us[a]) - base) / 1000
+        runs.append(f"{t_a:g}-{t_a + (b - a) * w_ms:g} {name}")
+    more = len(starts) - limit
+    return ", ".join(runs) + (f", ... ({more} more runs; every window is in --out)" if more > 0 else "")
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    """Replays event files (or directories of them) through a model; prints a summary per file
+    and a total. Exit code 0 only when every file succeeded."""
+    from .replay import replay
+
+    path = a.model or bundled_model_path()
+    model = Model.load(path)
+    result = replay(a.inputs, model, speed=a.speed, window_us=a.window_us, out=a.out, raster=a.raster,
+                    progress=not a.no_progress, on_error=a.on_error)
+    total = result.summary()
+    for f in result.failed:
+        print(f"snnedge: failed: {f.path}: {type(f.error).__name__}: {f.error}", file=sys.stderr)
+    if a.json:
+        print(json.dumps({"model": os.path.basename(path), "files": [f.summary() for f in result.files],
+                          "total": total}))
+        return 0 if result.ok else 1
+    labels = result.labels
+    print(f"{model!r}")
+    print(f"windows of {result.window_us / 1000:g} ms; output spikes per output: {'/'.join(labels)}")
+    for f in result.files:
+        s = f.summary()
+        print(f"\n{f.path}: {s['format'] or '?'}" + (f", sensor {f.sensor_size[0]}x{f.sensor_size[1]}" if f.sensor_size else ""))
+        if f.error is not None:
+            print(f"  FAILED: {s['error']}")
+            print("  partial results (everything decoded before the fault):")
+        rtf = f"{s['real_time_factor']:g}x" if s["real_time_factor"] is not None else "-"
+        print(f"  {f.events} events over {f.duration_us / 1e6:.3f} s in {f.wall_s:.3f} s "
+              f"({s['events_per_s'] or 0} events/s, real-time factor {rtf}); {f.synops} synaptic operations"
+              + (f"; skipped {f.skipped_bytes} bytes in {f.faults} faults" if f.faults else ""))
+        print(f"  output spikes: {len(f.spikes)} ({', '.join(f'{k} {v}' for k, v in s['spikes_per_output'].items())}); "
+              f"decision: {f.label}")
+        tally = ", ".join(f"{k} {v}" for k, v in s["window_decisions"].items())
+        print(f"  windows: {s['windows']} ({tally})")
+        print(f"  window decisions (ms): {_segments(f, 12)}")
+    rtf = f"{total['real_time_factor']:g}x" if total["real_time_factor"] is not None else "-"
+    print(f"\ntotal: {len(result.files)} files, {len(result.failed)} failed; {total['events']} events in "
+          f"{total['wall_s']:.3f} s ({total['events_per_s'] or 0} events/s, real-time factor {rtf}); "
+          f"{total['synops']} synaptic operations")
+    print(f"output spikes: {total['output_spikes']} ({', '.join(f'{k} {v}' for k, v in total['spikes_per_output'].items())})")
+    print("windows: " + ", ".join(f"{k} {v}" for k, v in total["window_decisions"].items()))
+    if a.out:
+        print(f"results: {a.out}")
+    if a.raster:
+        print(f"raster: {a.raster}")
+    return 0 if result.ok else 1
+
+
+def cmd_view(a: argparse.Namespace) -> int:
+    """Renders a recording: one accumulated ON/OFF image (.png, ...) or an animation (.gif).
+    --t0/--t1 are microseconds after the first event."""
+    from . import plot
+    from .formats import open_events
+
+    plot.require_matplotlib()
+    out = a.out or os.path.splitext(os.path.basename(a.file))[0] + ".png"
+    gif = out.lower().endswith(".gif")
+    stream = open_events(a.file, chunk_events=1 << 18)
+    size = stream.sensor_size
+    parts: List[np.ndarray] = []
+    frame = None
+    first: Optional[int] = None
+    n = 0
+    for chunk in stream:  # keeps only the events of [t0, t1)
+        if not len(chunk):
+            continue
+        if first is None:
+            first = int(chunk["t"][0])
+        t = chunk["t"]
+        keep = t >= np.uint64(first + (a.t0 or 0))
+        if a.t1 is not None:
+            keep &= t < np.uint64(first + a.t1)
+        sel = chunk[keep]
+        if not len(sel):
+            continue
+        n += len(sel)
+        if gif or size is None:
+            parts.append(sel)
+        else:
+            f = plot.event_frame(sel, size)
+            frame = f if frame is None else frame + f
+    events = np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)
+    if size is None:
+        size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1) if len(events) else (1, 1)
+    name = os.path.basename(a.file)
+    if gif:
+        t0 = None if first is None else first + (a.t0 or 0)
+        t1 = None if first is None or a.t1 is None else first + a.t1
+        frames = plot.animate(events, size, out, frame_us=a.frame_us, fps=a.fps, t0=t0, t1=t1)
+        print(f"{a.file}: {n} events, sensor {size[0]}x{size[1]} -> {out} ({frames} frames of {a.frame_us} us)")
+        return 0
+    if frame is None:
+        frame = plot.event_frame(events, size)
+    plot.plot_frame(frame, size, path=out, title=f"{name}: {int(frame[1].sum())} ON (red), {int(frame[0].sum())} OFF (blue)")
+    print(f"{a.file}: {n} events, sensor {size[0]}x{size[1]} -> {out}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="snnedge", description="Event-driven spiking neural network runtime")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -418,6 +539,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     pr.add_argument("files", nargs="+")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_probe)
+    rp = sub.add_parser("replay", help="replay event files or directories through a model, with a summary")
+    rp.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    rp.add_argument("--model", default=None, help="a .snnm model (default: the bundled motion_direction.snnm)")
+    rp.add_argument("--speed", default="max", help="max (as fast as possible, default), 1 (recorded speed) or a factor")
+    rp.add_argument("--window-us", type=int, default=None, help="decision window in us (default 50000)")
+    rp.add_argument("--out", default=None, help="results file: .jsonl (a line per window, file, total) or .npz")
+    rp.add_argument("--raster", default=None, help="draw the output spikes to this image (needs matplotlib)")
+    rp.add_argument("--on-error", choices=["stop", "skip"], default="stop",
+                    help="corrupt data: end the file there (stop, default) or resynchronise (skip)")
+    rp.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    rp.add_argument("--json", action="store_true", help="print the summaries as one JSON document")
+    rp.set_defaults(func=cmd_replay)
+    vw = sub.add_parser("view", help="render a recording to an image (.png) or an animation (.gif)")
+    vw.add_argument("file")
+    vw.add_argument("--out", default=None, help="IMAGE.png (accumulated ON/OFF) or ANIM.gif (default: NAME.png)")
+    vw.add_argument("--t0", type=int, default=None, help="start, us after the first event (default 0)")
+    vw.add_argument("--t1", type=int, default=None, help="end, us after the first event (default: the last event)")
+    vw.add_argument("--frame-us", type=int, default=10_000, help="time per animation frame (default 10000)")
+    vw.add_argument("--fps", type=int, default=20, help="animation frames per second (default 20)")
+    vw.set_defaults(func=cmd_view)
     a = ap.parse_args(argv)
     try:
         return int(a.func(a))

@@ -110,6 +110,14 @@ class ConfigError(SnnEdgeError, ValueError):
     problem: str
 
 
+class MissingDependencyError(SnnEdgeError, ImportError):
+    """An optional dependency is not installed (package, extra: the ``pip install
+    'snnedge[extra]'`` that brings it), e.g. matplotlib for ``snnedge.plot``."""
+
+    package: str
+    extra: str
+
+
 __all__ = [
     "SnnEdgeError",
     "ShapeError",
@@ -131,4 +139,5 @@ __all__ = [
     "ProtocolError",
     "DeviceError",
     "ConfigError",
+    "MissingDependencyError",
 ]
