@@ -8,7 +8,9 @@
 Each file is streamed with :func:`snnedge.open_events` (constant memory whatever its size)
 through one :class:`snnedge.Engine`, reset before each file. The output spikes of a file are
 exactly those of ``Engine.run`` on the whole file read at once (however the file is cut into
-chunks): the engine closes the last event's tick at the end, and nothing after it.
+chunks): the engine closes the last event's tick at the end, and nothing after it. A ``.wav``
+file is turned into events on the fly by the audio front end (``snnedge.encode``), one band per
+column of the model's input.
 
 Windows are ``[k * window_us, (k + 1) * window_us)`` of recording time (aligned to multiples
 of ``window_us``, as in :func:`snnedge.stream`), from the window of the first event to the
@@ -28,7 +30,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, IO, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -42,7 +44,29 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Extensions of the files a directory replay picks up (the format itself is recognised from
 #: each file's first bytes, see docs/formats.md).
-EVENT_EXTENSIONS = (".raw", ".dat", ".bin", ".es", ".aedat", ".aedat2", ".aedat3", ".aedat4", ".npy", ".npz", ".csv")
+EVENT_EXTENSIONS = (".raw", ".dat", ".bin", ".es", ".aedat", ".aedat2", ".aedat3", ".aedat4", ".npy", ".npz", ".csv",
+                    ".wav")
+
+
+class _WavEvents:
+    """A WAV file as an event stream: the audio front end (``snnedge.encode``) with one band per
+    column of the model's input, in 10 ms chunks (what ``open_events`` gives for event files)."""
+
+    format = "wav (audio front end)"
+    skipped_bytes = 0
+    fault_count = 0
+
+    def __init__(self, path: str, n_channels: int) -> None:
+        from .encode import iter_wav_events
+
+        self.sensor_size = (int(n_channels), 1)
+        self._chunks = iter_wav_events(path, chunk_ms=10.0, n_channels=int(n_channels))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self._chunks)
+
+    def close(self) -> None:
+        pass
 
 _CHUNK_EVENTS = 1 << 16  # 1 MiB of events per feed at speed="max"
 _PACE_CHUNK_US = 10_000  # with pacing, a chunk is at most 10 ms of recording (sleeps stay fine-grained)
@@ -333,8 +357,11 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
     t_pace0 = t_start
     stream = None
     try:
-        stream = open_events(path, chunk_events=chunk_events, chunk_us=None if speed is None else _PACE_CHUNK_US,
-                             on_error=on_error)
+        if path.lower().endswith(".wav"):
+            stream = _WavEvents(path, model.input_shape[-1])
+        else:
+            stream = open_events(path, chunk_events=chunk_events, chunk_us=None if speed is None else _PACE_CHUNK_US,
+                                 on_error=on_error)
         res.format, res.sensor_size = stream.format, stream.sensor_size
         check_input_fits(model, stream.sensor_size, what=path)
         if progress.enabled:  # the event count, for a percentage, where the format makes it cheap

@@ -218,3 +218,16 @@ def test_encoded_source_config_errors_name_the_key():
     with pytest.raises(ConfigError) as e:
         validate({"source": {"kind": "images", "path": "x", "method": "dream"}})
     assert e.value.key == "source.method"
+
+
+def test_replay_takes_a_wav_file_through_the_audio_front_end(tmp_path):
+    wav = tmp_path / "tone.wav"
+    _write_wav(wav)
+    model = se.load_model(_tiny_model(tmp_path / "m.snnm", 16))
+    ev = se.encode.wav_to_events(wav, n_channels=16)
+    expect = se.Engine(model).run(ev)
+    assert len(expect) > 0
+    res = se.replay([str(tmp_path)], model, progress=False)  # a directory: the .wav is found
+    (f,) = res.files
+    assert f.ok and f.events == len(ev) and f.sensor_size == (16, 1)
+    assert np.array_equal(f.spikes, expect)
