@@ -86,7 +86,8 @@ def main() -> None:
         # trained by examples/train_motion_snn.py (needs torch); recorded as that script left it
         trained = se.Model.load(os.path.join(out_dir, "motion_direction.snnm"))
         md = trained.metadata
-        record("motion_direction.snnm", trained, source="examples/train_motion_snn.py (snnTorch, synthetic moving bars)",
+        record("motion_direction.snnm", trained,
+               source="examples/train_motion_snn.py (snnTorch, synthetic moving bars)",
                command="python examples/train_motion_snn.py", save=False,
                extra={"report": "motion_direction.report.md", "quantization": md.get("quantization", ""),
                       "test_accuracy_float": float(md["test_accuracy_float"]),
