@@ -3,7 +3,7 @@
 network that tells the direction (right, left, down, up) of bars moving across a 32x32 event
 sensor, trained in snnTorch on scenes the repo generates itself (``snnedge.synthetic``).
 
-    pip install torch snntorch nirtorch      # optional: only this script needs them
+    pip install ".[train]"       # torch, snntorch, nirtorch: optional, only this script needs them
     python examples/train_motion_snn.py [--out firmware_models/motion_direction.snnm] [--epochs 16]
 
 What it does, in order:
@@ -33,12 +33,13 @@ What it does, in order:
 
 Writes the model, ``firmware_models/motion_direction.report.md`` and the NIR graph
 (``--nir``, default /tmp/motion_direction.nir); ``examples/export_firmware_models.py --only
-motion`` (or a full run of it) rewrites the manifest entry from the saved model.
+motion_direction.snnm`` (or a full run of it) rewrites the manifest entry from the saved model.
+Deterministic: a second run gives the same weights (only the NIR file's hash in the metadata
+changes, HDF5 stamps it).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -223,6 +224,8 @@ def export_nir(net: Any) -> Any:
     import torch
     from snntorch.export_nir import export_to_nir
 
+    # the sample has a batch dimension (Flatten needs it); ignore_dims=[0] keeps it out of the
+    # graph's types, and the per-neuron LIF parameters (make_net) let NIR infer every shape
     g = export_to_nir(net, torch.zeros(1, 2, SIZE, SIZE), ignore_dims=[0])
     names = {"0": "conv1", "1": "features", "2": "conv2", "3": "hidden", "4": "flatten", "5": "fc", "6": "direction"}
     nodes = {names.get(k, k): v for k, v in g.nodes.items()}
