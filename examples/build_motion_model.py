@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Builds the bundled model firmware_models/motion_direction.snnm: a direction-of-motion
-detector for a 32x32 event sensor, written by hand with synaptic delays (no training).
+"""Builds firmware_models/motion_reichardt.snnm: a direction-of-motion detector for a 32x32
+event sensor, written by hand with synaptic delays (no training). It was the bundled default
+model before the trained one (examples/train_motion_snn.py, motion_direction.snnm) and is kept
+to compare with: it is exact for the simulator's bars (1 px/ms, 3 px wide, little noise) and
+fails on other speeds and on heavy noise, where the trained network does not.
 
 How it works (a Reichardt-style correlator in integer form): layer ``motion`` has four
 channels (right, left, down, up) at every pixel. Each motion neuron gets the pixel under it
@@ -48,12 +51,17 @@ def build() -> se.Model:
     return se.Model((2, SIZE, SIZE), 1000, layers, conns, output="direction", name="motion-direction")
 
 
+def with_metadata(model: se.Model) -> se.Model:
+    """The metadata the shipped file carries (output labels: snnedge.synthetic.DIRECTIONS)."""
+    return model.with_metadata(
+        source="examples/build_motion_model.py", framework="snnedge (hand-built)", outputs="right,left,down,up",
+        description="direction of motion of edges on a 32x32 DVS-like sensor (delay correlator)")
+
+
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "firmware_models", "motion_direction.snnm")
-    build().with_metadata(
-        source="examples/build_motion_model.py", framework="snnedge (hand-built)", outputs="right,left,down,up",
-        description="direction of motion of edges on a 32x32 DVS-like sensor (delay correlator)").save(out)
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "firmware_models", "motion_reichardt.snnm")
+    with_metadata(build()).save(out)
     print(f"wrote {out} ({os.path.getsize(out)} bytes); examples/export_firmware_models.py rewrites the manifest")
 
 

@@ -103,6 +103,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     through the bundled model, decisions printed as they come; Ctrl-C stops it cleanly."""
     from .daemon import Daemon, validate
     from .devices import SimulatedSource
+    from .synthetic import stimulus_decisions
 
     path = a.model or bundled_model_path()
     model = Model.load(path)
@@ -139,11 +140,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     snap = daemon.stream.snapshot()
     spikes = np.concatenate(console.spikes, dtype=SPIKE_DTYPE) if console.spikes else np.zeros(0, SPIKE_DTYPE)
     segments = source.segments if finite else []
-    correct = 0
-    for seg in segments:
-        sel = spikes[(spikes["t"] >= seg.t_start_us) & (spikes["t"] < seg.t_end_us + 10_000)]
-        counts = np.bincount(sel["neuron"], minlength=len(labels))
-        correct += (labels[int(np.argmax(counts))] if counts.sum() else "none") == seg.direction
+    correct = sum(d == seg.direction for d, seg in zip(stimulus_decisions(spikes, segments, labels), segments))
     simulated = a.duration if finite else wall * (a.speed or 1)
     summary = dict(
         model=os.path.basename(path), events=int(snap.get("events_in", 0)), simulated_s=round(simulated, 3),

@@ -10,7 +10,7 @@ as on a real sensor.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -91,4 +91,17 @@ def moving_bars(duration_s: float = 10.0, size: Tuple[int, int] = (32, 32), widt
     return events, segments
 
 
-__all__ = ["DIRECTIONS", "Segment", "moving_bars"]
+def stimulus_decisions(spikes: np.ndarray, segments: Sequence[Segment], labels: Sequence[str],
+                       tail_us: int = 10_000) -> List[Optional[str]]:
+    """The decision for each stimulus, as ``snnedge run`` scores it: the label of the output
+    neuron with the most spikes (``SPIKE_DTYPE``) in ``[t_start_us, t_end_us + tail_us)``, the
+    lowest index on a tie; None without a spike."""
+    t = spikes["t"]
+    out: List[Optional[str]] = []
+    for seg in segments:
+        sel = spikes["neuron"][(t >= seg.t_start_us) & (t < seg.t_end_us + tail_us)]
+        out.append(str(labels[int(np.argmax(np.bincount(sel, minlength=len(labels))))]) if len(sel) else None)
+    return out
+
+
+__all__ = ["DIRECTIONS", "Segment", "moving_bars", "stimulus_decisions"]

@@ -175,17 +175,18 @@ def test_model_file_round_trip_and_corruption(tmp_path):
         se.Model.load(tmp_path / "tiny.snnm")
 
 
-def test_bundled_model_matches_its_builder_and_manifest():
+def test_shipped_correlator_matches_its_builder_and_manifest():
+    # the hand-built model kept for comparison with the trained default (tests/test_motion_model.py)
     import hashlib
     import json
     root = os.path.join(os.path.dirname(__file__), "..")
     sys.path.insert(0, os.path.join(root, "examples"))
     from build_motion_model import build
-    shipped = se.Model.load(os.path.join(root, "firmware_models", "motion_direction.snnm"))
+    shipped = se.Model.load(os.path.join(root, "firmware_models", "motion_reichardt.snnm"))
     assert shipped.spec == build().spec
     manifest = json.load(open(os.path.join(root, "firmware_models", "manifest.json")))
-    digest = hashlib.sha256(open(os.path.join(root, "firmware_models", "motion_direction.snnm"), "rb").read()).hexdigest()
-    assert manifest["motion_direction.snnm"]["sha256"] == digest
+    digest = hashlib.sha256(open(os.path.join(root, "firmware_models", "motion_reichardt.snnm"), "rb").read()).hexdigest()
+    assert manifest["motion_reichardt.snnm"]["sha256"] == digest
 
 
 # ---- engine controls ----------------------------------------------------------------------

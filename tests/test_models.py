@@ -53,8 +53,8 @@ def test_too_few_weight_bits_are_caught_by_the_report(digits):
 
 def test_firmware_models_match_their_manifest():
     manifest = json.load(open(os.path.join(ROOT, "firmware_models", "manifest.json")))
-    assert {"motion_direction.snnm", "digits_mlp.snnm", "nmnist_cnn_sinabs.snnm", "braille_bias_zero.snnm",
-            "braille_subtract.snnm"} <= set(manifest)
+    assert {"motion_direction.snnm", "motion_reichardt.snnm", "digits_mlp.snnm", "nmnist_cnn_sinabs.snnm",
+            "braille_bias_zero.snnm", "braille_subtract.snnm"} <= set(manifest)
     for name, entry in manifest.items():
         path = os.path.join(ROOT, "firmware_models", name)
         assert hashlib.sha256(open(path, "rb").read()).hexdigest() == entry["sha256"], name
