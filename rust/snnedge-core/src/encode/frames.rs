@@ -87,10 +87,12 @@ pub struct FrameEncoder {
     t_prev: u64,
     frames_seen: u64,
     xy: Vec<[u16; 2]>,
+    /// Scratch: the number of crossings of each pixel in the current interval.
+    crossings: Vec<u32>,
+    /// Scratch: the pixels with at least one crossing, in order.
+    moving: Vec<u32>,
     /// Scratch: the interval's events as (time, pixel << 1 | polarity), in generation order.
     scratch: Vec<(u64, u64)>,
-    /// Scratch: the same, sorted by time.
-    sorted: Vec<(u64, u64)>,
     /// Scratch: counting-sort buckets.
     counts: Vec<u32>,
 }
@@ -150,8 +152,9 @@ impl FrameEncoder {
             t_prev: 0,
             frames_seen: 0,
             xy: layout.coords(),
+            crossings: vec![0; n],
+            moving: vec![0; n],
             scratch: Vec::new(),
-            sorted: Vec::new(),
             counts: Vec::new(),
             params,
         })
@@ -254,6 +257,13 @@ impl FrameEncoder {
     }
 
     /// One frame whose log intensities are in `log_cur`.
+    ///
+    /// Three passes over the pixels rather than one with a branch per pixel (about half the
+    /// pixels of a moving scene cross a level, at random, so that branch was mispredicted
+    /// for a large share of the pixels): the number of crossings of every pixel (no branch,
+    /// vectorised), the list of the pixels that cross, and the crossings of those pixels,
+    /// with the histogram of their times for the counting sort made on the way. The sort
+    /// then writes each event into its final slot in the sink.
     fn frame(&mut self, t: u64, out: &mut impl EventSink) {
         if self.frames_seen == 0 {
             self.log_ref.copy_from_slice(&self.log_cur);
@@ -266,26 +276,64 @@ impl FrameEncoder {
         let dt = t - t0;
         let dt_f = dt as f64;
         let cap = self.params.max_events_per_frame as f64;
-        let refractory = self.params.refractory_us;
+
+        // Pass 1: crossings per pixel. With `d = L - L_ref`, ON when `d ≥ θ⁺`, else OFF when
+        // `-d ≥ θ⁻`; the count `floor(|d| / θ).min(cap)`. The quotient is ≥ 1 for a pixel
+        // that crosses (and +∞ at most), so `floor(q).min(cap)` is `q.min(cap)` truncated.
+        let mut total = 0u64;
+        for ((((&l, &r), &on), &off), c) in self
+            .log_cur
+            .iter()
+            .zip(&self.log_ref)
+            .zip(&self.th_on)
+            .zip(&self.th_off)
+            .zip(self.crossings.iter_mut())
+        {
+            let d = l - r;
+            let up = d >= on;
+            let down = -d >= off;
+            let q = if up { d / on } else { -d / off };
+            let count = q.min(cap) as u32;
+            *c = if up || down { count } else { 0 };
+            total += *c as u64;
+        }
+        // Pass 2: the pixels that cross, in order (branch-free compaction).
+        let mut m = 0;
+        for (i, &c) in self.crossings.iter().enumerate() {
+            self.moving[m] = i as u32;
+            m += (c > 0) as usize;
+        }
+
+        // Counting sort over the interval's microseconds when that is not much more work than
+        // the events (video: 33,333 buckets for tens of thousands of events), else a stable
+        // comparison sort. Either gives the same order: by time, then generation order.
+        let noise = !self.noise_keys.is_empty();
+        let buckets = dt as usize + 1;
+        let counting = buckets <= 4 * total as usize + (1 << 16);
+        self.counts.clear();
+        if counting {
+            self.counts.resize(buckets + 1, 0);
+        }
+        // Room for every crossing plus the two speculative slots of the last pixel.
         self.scratch.clear();
-        for i in 0..self.layout.n_channels {
+        self.scratch.resize(total as usize + 2, (0, 0));
+        let mut len = 0usize;
+        let refractory = self.params.refractory_us;
+        // Pass 3: the crossings of each pixel that crosses.
+        for &i in &self.moving[..m] {
+            let i = i as usize;
             let l = self.log_cur[i];
             let lp = self.log_prev[i];
             let r = self.log_ref[i];
             let d = l - r;
-            let (th, sign, p) = if d >= self.th_on[i] {
-                (self.th_on[i], 1.0, 1u64)
-            } else if -d >= self.th_off[i] {
-                (self.th_off[i], -1.0, 0u64)
-            } else {
-                self.log_prev[i] = l;
-                continue;
-            };
-            let count = libm::floor(d * sign / th).min(cap);
+            let (th, sign, p) = if d >= self.th_on[i] { (self.th_on[i], 1.0, 1u64) } else { (self.th_off[i], -1.0, 0u64) };
+            let count = self.crossings[i];
             let span = l - lp;
             let inv_span = 1.0 / span;
-            let mut j = 1.0;
-            while j <= count {
+            let key = ((i as u64) << 1) | p;
+            // Level `L_ref ± j·θ` is crossed at `t' + trunc(f · dt)`, `f` the fraction of the
+            // way from `L'` to `L`, clamped to [0, 1] (NaN to 0).
+            let time = |j: f64| -> u64 {
                 let level = r + sign * j * th;
                 let f = if span != 0.0 { (level - lp) * inv_span } else { 1.0 };
                 let f = if f > 0.0 {
@@ -297,18 +345,49 @@ impl FrameEncoder {
                 } else {
                     0.0
                 };
-                let te = t0 + (f * dt_f) as u64;
-                let last = self.last_event[i];
-                if refractory == 0 || last == NEVER || te >= last.saturating_add(refractory) {
-                    self.last_event[i] = te;
-                    self.scratch.push((te, ((i as u64) << 1) | p));
+                t0 + (f * dt_f) as u64
+            };
+            if refractory == 0 {
+                // No dead time: every crossing is an event. Most pixels cross once or twice,
+                // so the first two are written unconditionally (a slot past the pixel's count
+                // is overwritten by the next pixel) and the rest, if any, in a loop.
+                let te1 = time(1.0);
+                let te2 = time(2.0);
+                self.scratch[len] = (te1, key);
+                self.scratch[len + 1] = (te2, key);
+                if counting {
+                    self.counts[(te1 - t0) as usize + 1] += 1;
+                    self.counts[(te2 - t0) as usize + 1] += (count >= 2) as u32;
                 }
-                j += 1.0;
+                len += count.min(2) as usize;
+                for j in 3..=count {
+                    let te = time(j as f64);
+                    self.scratch[len] = (te, key);
+                    len += 1;
+                    if counting {
+                        self.counts[(te - t0) as usize + 1] += 1;
+                    }
+                }
+            } else {
+                for j in 1..=count {
+                    let te = time(j as f64);
+                    let last = self.last_event[i];
+                    if last == NEVER || te >= last.saturating_add(refractory) {
+                        self.last_event[i] = te;
+                        self.scratch[len] = (te, key);
+                        len += 1;
+                        if counting {
+                            self.counts[(te - t0) as usize + 1] += 1;
+                        }
+                    }
+                }
             }
-            self.log_ref[i] = r + sign * count * th;
-            self.log_prev[i] = l;
+            self.log_ref[i] = r + sign * count as f64 * th;
         }
-        if !self.noise_keys.is_empty() {
+        self.scratch.truncate(len);
+        // Every pixel's previous level is now its current one.
+        core::mem::swap(&mut self.log_prev, &mut self.log_cur);
+        if noise {
             let thr = threshold(self.params.shot_noise_rate_hz * dt_f / 1e6);
             let k = self.frames_seen.wrapping_mul(2);
             for (i, &key) in self.noise_keys.iter().enumerate() {
@@ -316,37 +395,29 @@ impl FrameEncoder {
                     let d2 = draw(key, k + 1);
                     let te = t0 + 1 + (d2 >> 1) % dt;
                     self.scratch.push((te, ((i as u64) << 1) | (d2 & 1)));
+                    if counting {
+                        self.counts[(te - t0) as usize + 1] += 1;
+                    }
                 }
             }
         }
-        // Sort by time, keeping the generation order among equal times. Counting sort over
-        // the interval's microseconds when that is not much more work than the events
-        // themselves (video: 33,333 buckets for tens of thousands of events), else a stable
-        // comparison sort.
-        let buckets = dt as usize + 1;
-        if buckets <= 4 * self.scratch.len() + (1 << 16) {
-            self.counts.clear();
-            self.counts.resize(buckets + 1, 0);
-            for &(te, _) in &self.scratch {
-                self.counts[(te - t0) as usize + 1] += 1;
-            }
+        if counting {
             for b in 1..=buckets {
                 self.counts[b] += self.counts[b - 1];
             }
-            self.sorted.clear();
-            self.sorted.resize(self.scratch.len(), (0, 0));
-            for &e in &self.scratch {
-                let slot = &mut self.counts[(e.0 - t0) as usize];
-                self.sorted[*slot as usize] = e;
+            let slots = out.append_slots(self.scratch.len());
+            for &(te, key) in &self.scratch {
+                let slot = &mut self.counts[(te - t0) as usize];
+                let [x, y] = self.xy[(key >> 1) as usize];
+                slots[*slot as usize] = Event::new(te, x, y, (key & 1) as u8);
                 *slot += 1;
             }
-            core::mem::swap(&mut self.sorted, &mut self.scratch);
         } else {
             self.scratch.sort_by_key(|e| e.0);
-        }
-        for &(te, key) in &self.scratch {
-            let [x, y] = self.xy[(key >> 1) as usize];
-            out.push_event(Event::new(te, x, y, (key & 1) as u8));
+            for &(te, key) in &self.scratch {
+                let [x, y] = self.xy[(key >> 1) as usize];
+                out.push_event(Event::new(te, x, y, (key & 1) as u8));
+            }
         }
         self.t_prev = t;
         self.frames_seen += 1;

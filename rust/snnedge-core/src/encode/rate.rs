@@ -139,6 +139,13 @@ impl RateEncoder {
         }
     }
 
+    /// About how many events `steps` steps of `values` (whole steps of every channel) make:
+    /// the expected count plus a margin of a few standard deviations. For sizing buffers.
+    pub fn expected_events(&self, values: &[f64], steps: u64) -> usize {
+        let mean: f64 = values.iter().map(|&v| self.probability(v)).sum::<f64>() * steps as f64;
+        (mean + 4.0 * libm::sqrt(mean) + self.params.layout.n_channels as f64 + 64.0) as usize
+    }
+
     /// Encodes time-varying intensities: `samples` holds whole steps of every channel
     /// (step-major), one step per `n_channels` values.
     pub fn push(&mut self, samples: &[f64], out: &mut impl EventSink) -> Result<()> {
@@ -192,9 +199,9 @@ impl RateEncoder {
                         m += h as usize;
                     }
                     let t = self.clock.time_of(k);
-                    for &c in &self.fired[..m] {
+                    for (slot, &c) in out.append_slots(m).iter_mut().zip(&self.fired[..m]) {
                         let [x, y] = self.xy[c as usize];
-                        out.push_event(Event::new(t, x, y, 1));
+                        *slot = Event::new(t, x, y, 1);
                     }
                 }
             }
