@@ -67,8 +67,13 @@ struct Output<'py> {
 }
 
 impl<'py> Output<'py> {
-    fn new(py: Python<'py>, cap: usize) -> Self {
-        Output { arr: PyArray1::<u64>::zeros(py, 2 * cap, false), n: 0, cap }
+    /// An array with room for `cap` events, from `numpy.empty`: `zeros` costs a `memset`
+    /// of the whole array when the allocator reuses memory, and every slot handed to the
+    /// encoder is written before the array is returned (the rest is cut off).
+    fn new(py: Python<'py>, cap: usize) -> PyResult<Self> {
+        let np = py.import("numpy")?;
+        let arr = np.getattr("empty")?.call1((2 * cap, np.getattr("uint64")?))?;
+        Ok(Output { arr: arr.cast_into::<PyArray1<u64>>()?, n: 0, cap })
     }
 
     /// Runs `f` with the GIL released on a sink over the free part of the array; events that
@@ -117,13 +122,17 @@ impl<'py> Output<'py> {
     }
 
     /// Makes room for the rest of the input, `done` values of which gave the events so far
-    /// and `rest` remain, at the density seen (plus an eighth).
+    /// and `rest` remain, when the room left is short of the density seen (then with an
+    /// eighth more).
     fn reserve_rest(&mut self, py: Python<'py>, done: usize, rest: usize) -> PyResult<()> {
         if rest == 0 || done == 0 {
             return Ok(());
         }
-        let more = (self.n as f64 / done as f64 * rest as f64 * 1.125) as usize + 1024;
-        self.reserve(py, more)
+        let more = self.n as f64 / done as f64 * rest as f64;
+        if self.n as f64 + more > self.cap as f64 {
+            self.reserve(py, (more * 1.125) as usize + 1024)?;
+        }
+        Ok(())
     }
 
     fn resize(&mut self, py: Python<'py>, cap: usize) -> PyResult<()> {
@@ -151,7 +160,7 @@ fn blocks<'py, T: Sync>(
     hint: usize,
     mut f: impl FnMut(&[T], &mut SliceSink<'_>) -> snnedge_core::Result<()> + Send,
 ) -> PyResult<Events<'py>> {
-    let mut out = Output::new(py, hint);
+    let mut out = Output::new(py, hint)?;
     let unit = unit.max(1);
     // Short inputs, and inputs the core will reject whole (not a whole number of samples),
     // go in one call: nothing is consumed before an error.
@@ -250,7 +259,7 @@ impl PyRateEncoder {
         let values = values.as_slice()?;
         let n = self.inner.params().layout.n_channels.max(1) as u64;
         let per = (VALUES_PER_RELEASE as u64 / n).max(1);
-        let mut out = Output::new(py, self.inner.expected_events(values, steps));
+        let mut out = Output::new(py, self.inner.expected_events(values, steps))?;
         let mut left = steps;
         let inner = &mut self.inner;
         loop {
@@ -716,7 +725,7 @@ fn frame_blocks<'py, T: Sync>(
 ) -> PyResult<Events<'py>> {
     // A guess of one event per pixel and frame (a busy scene); from the first block on, the
     // density seen.
-    let mut out = Output::new(py, guess(frames.len(), 1.0));
+    let mut out = Output::new(py, guess(frames.len(), 1.0))?;
     if frames.len() != times.len().saturating_mul(pixels) || pixels == 0 {
         out.run(py, |sink| f(frames, times, sink))?;
         return out.finish(py);

@@ -16,7 +16,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::{bad_param, frame_count, EventSink, Layout, SampleClock};
+use super::{bad_param, event_from_words, frame_count, EventSink, Layout, SampleClock};
 use crate::error::Result;
 use crate::Event;
 
@@ -62,6 +62,8 @@ pub struct LatencyEncoder {
     log_scale: f64,
     clock: SampleClock,
     xy: Vec<[u16; 2]>,
+    /// The second record word of each channel's event ([`super::event_word`]).
+    words: Vec<u64>,
     /// Scratch: the step of each channel in the current window, or [`SILENT`].
     steps: Vec<u32>,
     /// Scratch: counting-sort buckets (one per step, plus one).
@@ -103,6 +105,7 @@ impl LatencyEncoder {
             log_scale,
             clock,
             xy: params.layout.coords(),
+            words: params.layout.words(1),
             steps: vec![SILENT; n],
             counts: Vec::new(),
             times: Vec::new(),
@@ -240,14 +243,14 @@ impl LatencyEncoder {
         let firing = self.counts[t_steps] as usize;
         let run = self.step_times(k0);
         let slots = out.append_slots(firing);
-        for (&s, &[x, y]) in self.steps.iter().zip(&self.xy) {
+        for (&s, &w) in self.steps.iter().zip(&self.words) {
             if s != SILENT {
                 let slot = &mut self.counts[s as usize];
                 let t = match run {
                     Some((t0, dt)) => t0 + s as u64 * dt,
                     None => self.times[s as usize],
                 };
-                slots[*slot as usize] = Event::new(t, x, y, 1);
+                slots[*slot as usize] = event_from_words(t, w);
                 *slot += 1;
             }
         }
@@ -277,8 +280,7 @@ impl LatencyEncoder {
             let slots = out.append_slots(fired.len());
             for &(c, s) in fired {
                 let slot = &mut self.counts[s as usize];
-                let [x, y] = self.xy[c as usize];
-                slots[*slot as usize] = Event::new(time(s, &self.times), x, y, 1);
+                slots[*slot as usize] = event_from_words(time(s, &self.times), self.words[c as usize]);
                 *slot += 1;
             }
         } else {

@@ -217,6 +217,25 @@ impl Layout {
     pub fn coords(&self) -> Vec<[u16; 2]> {
         (0..self.n_channels).map(|c| [(c % self.width) as u16, (c / self.width) as u16]).collect()
     }
+
+    /// The second word of the event record of every channel with polarity `p` (see
+    /// [`event_word`]).
+    pub fn words(&self, p: u8) -> Vec<u64> {
+        self.coords().into_iter().map(|[x, y]| event_word(x, y, p)).collect()
+    }
+}
+
+/// The second 64-bit word of an event record (`x`, `y`, `p` and the padding) as it lies in
+/// memory. The hot loops keep it per channel and write an event as two words
+/// ([`event_from_words`]): building the struct field by field compiled to five stores.
+pub fn event_word(x: u16, y: u16, p: u8) -> u64 {
+    bytemuck::cast::<Event, [u64; 2]>(Event::new(0, x, y, p))[1]
+}
+
+/// The event with time `t` and second word `word` (from [`event_word`]).
+#[inline(always)]
+pub fn event_from_words(t: u64, word: u64) -> Event {
+    bytemuck::cast::<[u64; 2], Event>([t, word])
 }
 
 /// The time of each sample or step: `t(k) = anchor_t_us + (k - anchor_index) · num / den`
@@ -427,5 +446,7 @@ mod tests {
         assert!(Layout::line(70_000).check("x").is_err());
         assert!(Layout::line(0).check("x").is_err());
         assert_eq!(Layout::image(3, 4).event(5, 6, 1), Event::new(5, 2, 1, 1));
+        assert_eq!(event_from_words(5, Layout::image(3, 4).words(1)[6]), Event::new(5, 2, 1, 1));
+        assert_eq!(event_from_words(7, event_word(0xBEEF, 0x1234, 0)), Event::new(7, 0xBEEF, 0x1234, 0));
     }
 }
