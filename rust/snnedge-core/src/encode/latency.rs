@@ -197,7 +197,11 @@ impl LatencyEncoder {
             let mut keys = core::mem::take(&mut self.keys);
             keys.clear();
             keys.extend(
-                self.steps.iter().enumerate().filter(|&(_, &s)| s != SILENT).map(|(c, &s)| ((s as u64) << 32) | c as u64),
+                self.steps
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &s)| s != SILENT)
+                    .map(|(c, &s)| ((s as u64) << 32) | c as u64),
             );
             keys.sort_unstable();
             let k0 = self.clock.next_index();

@@ -138,7 +138,8 @@ impl StepTable {
     /// 0, where `exp` underflowing to 0 still spikes, or windows over [`TABLE_MAX_STEPS`]).
     fn new(latency: &LatencyEncoder) -> Option<Self> {
         let p = latency.params();
-        if !(p.threshold > 0.0) || p.num_steps > TABLE_MAX_STEPS {
+        // The threshold is finite (checked by the latency encoder).
+        if p.threshold <= 0.0 || p.num_steps > TABLE_MAX_STEPS {
             return None;
         }
         let one = 1.0f64.to_bits();
@@ -164,8 +165,7 @@ impl StepTable {
         let t = bounds.len();
         let lo: Vec<f64> =
             bounds.iter().map(|&b| b + TABLE_MARGIN).chain(core::iter::once(f64::NEG_INFINITY)).collect();
-        let hi: Vec<f64> =
-            core::iter::once(f64::INFINITY).chain(bounds.iter().map(|&b| b - TABLE_MARGIN)).collect();
+        let hi: Vec<f64> = core::iter::once(f64::INFINITY).chain(bounds.iter().map(|&b| b - TABLE_MARGIN)).collect();
         Some(StepTable { silent_at_most: hi[t], bounds, lo, hi })
     }
 
