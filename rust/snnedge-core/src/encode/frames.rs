@@ -175,16 +175,6 @@ fn quotient_bound(th: f64, c: f64) -> f64 {
     f64::from_bits(lo)
 }
 
-/// `x as u64` (truncation) for `0 ≤ x < 2^52`, without the saturating conversion that keeps
-/// a loop from vectorising: `x + 2^52` rounds `x` to an integer held in the low bits, one is
-/// taken off where that rounded up.
-#[inline(always)]
-fn trunc_small(x: f64) -> u64 {
-    const M: f64 = 4_503_599_627_370_496.0; // 2^52
-    let y = x + M;
-    (y.to_bits() - M.to_bits()) - ((y - M) > x) as u64
-}
-
 /// A streaming frame-to-event emulator.
 #[derive(Debug, Clone)]
 pub struct FrameEncoder {
@@ -221,9 +211,11 @@ pub struct FrameEncoder {
     /// Scratch (one strip): per pixel, the number of crossings (3: three or more) and, in
     /// bit 2, the polarity.
     codes: Vec<u8>,
-    /// Scratch (one strip): `t - t'` of the first and second crossing of each pixel.
-    rel1: Vec<u32>,
-    rel2: Vec<u32>,
+    /// Scratch (one strip): `f · dt` of the first and second crossing of each pixel (the
+    /// truncation to microseconds is left to the scalar pass: the saturating conversion keeps
+    /// a loop from vectorising).
+    rel1: Vec<f64>,
+    rel2: Vec<f64>,
     /// Scratch (one strip): the pixels that cross (index in the strip) and their `x | y << 16`.
     moving: Vec<(u32, u32)>,
     /// Scratch: the interval's crossings (see [`Packed`]), in generation order.
@@ -304,8 +296,8 @@ impl FrameEncoder {
             bounds_on: [quotient_bound(params.threshold_on, 2.0), quotient_bound(params.threshold_on, 3.0)],
             bounds_off: [quotient_bound(params.threshold_off, 2.0), quotient_bound(params.threshold_off, 3.0)],
             codes: vec![0; strip],
-            rel1: vec![0; strip],
-            rel2: vec![0; strip],
+            rel1: vec![0.0; strip],
+            rel2: vec![0.0; strip],
             moving: vec![(0, 0); strip],
             scratch: Vec::new(),
             sorted: Vec::new(),
@@ -532,12 +524,12 @@ impl FrameEncoder {
             };
             // `t - t'` of crossing `j` (`trunc(f · dt)`, `f` clamped to [0, 1], NaN to 0),
             // valid for pixels that cross; any value in [0, dt] for the others.
-            let first_two = |l: f64, lp: f64, r: f64, on: f64, off: f64| -> (u32, u32) {
+            let first_two = |l: f64, lp: f64, r: f64, on: f64, off: f64| -> (f64, f64) {
                 let up = l - r >= on;
                 let (th, sign) = if up { (on, 1.0) } else { (off, -1.0) };
                 let span = l - lp;
                 let inv_span = 1.0 / span;
-                let rel = |j: f64| -> u32 {
+                let rel = |j: f64| -> f64 {
                     let level = r + sign * j * th;
                     let f = if span != 0.0 { (level - lp) * inv_span } else { 1.0 };
                     let f = if f > 0.0 {
@@ -549,7 +541,7 @@ impl FrameEncoder {
                     } else {
                         0.0
                     };
-                    trunc_small(f * dt_f) as u32
+                    f * dt_f
                 };
                 (rel(1.0), rel(2.0))
             };
@@ -749,16 +741,13 @@ mod tests {
     use crate::Event;
 
     #[test]
-    fn division_free_counts_and_truncation_are_exact() {
+    fn division_free_counts_are_exact() {
         for th in [0.2, 0.15, 0.25, 0.01, 1.0 / 3.0, 0.7] {
             for c in [2.0, 3.0] {
                 let b = quotient_bound(th, c);
                 assert!(b / th >= c);
                 assert!(f64::from_bits(b.to_bits() - 1) / th < c);
             }
-        }
-        for x in [0.0, 0.5, 0.4999999999999999, 1.0, 2.5, 3.5, 33_332.999_999_999, 2147483647.9] {
-            assert_eq!(trunc_small(x), x as u64, "{x}");
         }
     }
 

@@ -401,6 +401,72 @@ mod tests {
     use super::*;
     use crate::Event;
 
+    /// The latency code through `exp` and the latency encoder, neuron by neuron (the path the
+    /// step table replaces).
+    fn through_exp(e: &PopulationEncoder, samples: &[f64]) -> Vec<Event> {
+        let p = e.params();
+        let PopulationCode::Latency { threshold } = p.code else { unreachable!() };
+        let mut lat = LatencyEncoder::new(LatencyParams {
+            layout: Layout::line(p.n_channels * p.n_neurons),
+            num_steps: p.num_steps,
+            dt_us: p.dt_us,
+            mode: LatencyMode::Linear,
+            threshold,
+            t0_us: p.t0_us,
+        })
+        .unwrap();
+        let mut responses = vec![0.0; p.n_channels * p.n_neurons];
+        let mut out = Vec::new();
+        for frame in samples.chunks_exact(p.n_channels) {
+            for (c, &v) in frame.iter().enumerate() {
+                e.responses(v, &mut responses[c * p.n_neurons..(c + 1) * p.n_neurons]);
+            }
+            lat.push(&responses, &mut out).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn step_table_gives_the_bits_of_exp() {
+        let mut x = 0x1234_5678_9ABC_DEF0u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (n, t, th) in [(16, 16, 0.05), (7, 3, 0.2), (12, 100, 0.01), (5, 1, 0.5), (70, 33, 1e-6)] {
+            let mut e = PopulationEncoder::new(PopulationParams {
+                n_channels: 3,
+                n_neurons: n,
+                lo: -1.0,
+                hi: 2.0,
+                sigma: PopulationParams::default_sigma(-1.0, 2.0, n),
+                num_steps: t,
+                dt_us: 10,
+                code: PopulationCode::Latency { threshold: th },
+                t0_us: 5,
+            })
+            .unwrap();
+            let table = e.table.clone().unwrap();
+            // Random values, and values whose exponent lands on, or one ulp either side of,
+            // each boundary of the table (the cases the margin sends to exp).
+            let mut values: Vec<f64> = (0..3000).map(|_| -1.5 + 4.0 * next()).collect();
+            let (gain, mu) = (e.gain, e.centres()[n / 2]);
+            for &b in table.bounds.iter().filter(|b| b.is_finite()) {
+                let d = libm::sqrt(b / gain);
+                for v in [mu + d, mu - d] {
+                    values.extend([v, f64::from_bits(v.to_bits() + 1), f64::from_bits(v.to_bits() - 1)]);
+                }
+            }
+            values.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5, -1.0, 2.0]);
+            values.truncate(values.len() / 3 * 3);
+            let mut got = Vec::new();
+            e.push(&values, &mut got).unwrap();
+            assert_eq!(got, through_exp(&e, &values), "n={n} T={t} th={th}");
+        }
+    }
+
     #[test]
     fn first_spike_is_the_nearest_centre() {
         let mut e = PopulationEncoder::new(PopulationParams {
