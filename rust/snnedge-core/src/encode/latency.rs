@@ -28,6 +28,18 @@ pub(crate) const SILENT: u32 = u32::MAX;
 /// Largest window accepted (steps).
 pub const MAX_STEPS: u32 = 1 << 24;
 
+/// Replaces each count by the sum of those before it; returns the total.
+#[inline(always)]
+fn exclusive_prefix(counts: &mut [u32]) -> u32 {
+    let mut sum = 0;
+    for c in counts {
+        let n = *c;
+        *c = sum;
+        sum += n;
+    }
+    sum
+}
+
 /// How intensity maps to spike time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LatencyMode {
@@ -235,16 +247,14 @@ impl LatencyEncoder {
         let t_steps = self.params.num_steps as usize;
         let k0 = self.clock.next_index();
         self.counts.clear();
-        self.counts.resize(t_steps + 2, 0);
+        self.counts.resize(t_steps + 1, 0);
         // SILENT counts in the spare bucket after the last step (no branch per channel).
         for &s in &self.steps {
-            self.counts[(s as usize).min(t_steps) + 1] += 1;
+            self.counts[(s as usize).min(t_steps)] += 1;
         }
-        for s in 0..t_steps {
-            self.counts[s + 1] += self.counts[s];
-        }
-        // counts[s] is now the first slot of step s, counts[T] the number of events.
-        let firing = self.counts[t_steps] as usize;
+        // counts[s] becomes the first slot of step s (the running sum in a register: summing
+        // in place chained a store and a load per step).
+        let firing = exclusive_prefix(&mut self.counts[..t_steps]) as usize;
         let run = self.step_times(k0);
         let slots = out.append_slots(firing);
         for (&s, &w) in self.steps.iter().zip(&self.words) {
@@ -274,13 +284,11 @@ impl LatencyEncoder {
         };
         if t_steps <= 4 * fired.len() + 64 {
             self.counts.clear();
-            self.counts.resize(t_steps + 1, 0);
+            self.counts.resize(t_steps, 0);
             for &(_, s) in fired {
-                self.counts[s as usize + 1] += 1;
+                self.counts[s as usize] += 1;
             }
-            for s in 0..t_steps {
-                self.counts[s + 1] += self.counts[s];
-            }
+            exclusive_prefix(&mut self.counts);
             let slots = out.append_slots(fired.len());
             for &(c, s) in fired {
                 let slot = &mut self.counts[s as usize];
