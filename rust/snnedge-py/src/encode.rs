@@ -239,8 +239,9 @@ impl PyRateEncoder {
         }
         let n = self.inner.params().layout.n_channels;
         let samples = samples.as_slice()?;
-        let hint = self.inner.expected_events(samples, 1);
         let inner = &mut self.inner;
+        // One pass over the input (without the GIL) sizes the output.
+        let hint = py.detach(|| inner.expected_events(samples, 1));
         blocks(py, samples, n, hint, |b, out| inner.push(b, out))
     }
 
