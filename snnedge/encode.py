@@ -54,7 +54,7 @@ __all__ = [
 # ---- helpers ---------------------------------------------------------------------------------
 
 def _events(raw: Any) -> np.ndarray:
-    """The record bytes built by the core as an ``EVENT_DTYPE`` array (no copy)."""
+    """The records written by the core (uint64 words, two per event) as an ``EVENT_DTYPE`` array (no copy)."""
     return np.asarray(raw).view(EVENT_DTYPE)
 
 

@@ -1,13 +1,14 @@
 //! Bindings of the spike encoders (`snnedge_core::encode`): one class per encoder.
 //!
 //! Samples come in as flat, C-contiguous float64 (or uint8 for frames) arrays borrowed from
-//! numpy; the Python layer (`snnedge/encode.py`) checks shapes and names. Events are built
-//! as `EVENT_DTYPE` record bytes without the GIL, in blocks between which Ctrl-C is checked
-//! (the encoders are streaming, so cutting the input into blocks changes nothing), and the
-//! buffer is moved into numpy.
+//! numpy; the Python layer (`snnedge/encode.py`) checks shapes and names. Events are written
+//! without the GIL, in blocks between which Ctrl-C is checked (the encoders are streaming, so
+//! cutting the input into blocks changes nothing), straight into the memory of the numpy
+//! array that is returned (`uint64`, two words per `EVENT_DTYPE` record), see [`Output`].
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
+use pyo3::types::IntoPyDict;
 
 use snnedge_core::encode::audio::{AudioCode, AudioEncoder, AudioParams};
 use snnedge_core::encode::delta::{DeltaEncoder, DeltaMode, DeltaParams};
@@ -15,15 +16,19 @@ use snnedge_core::encode::frames::{FrameEncoder, FrameParams};
 use snnedge_core::encode::latency::{LatencyEncoder, LatencyMode, LatencyParams};
 use snnedge_core::encode::population::{PopulationCode, PopulationEncoder, PopulationParams};
 use snnedge_core::encode::rate::{RateEncoder, RateMode, RateParams};
-use snnedge_core::encode::{EventRecords, Layout};
-use snnedge_core::Error;
+use snnedge_core::encode::{Layout, SliceSink};
+use snnedge_core::{Error, Event};
 
 use crate::to_py_err;
 
 /// Input values handed to an encoder per GIL release.
 const VALUES_PER_RELEASE: usize = 1 << 18;
 
-type Events<'py> = Bound<'py, PyArray1<u8>>;
+/// Largest first allocation made from a guess (events); estimates measured on the input
+/// (exact counts, extrapolated densities) are not capped.
+const MAX_GUESS_EVENTS: usize = 1 << 24;
+
+type Events<'py> = Bound<'py, PyArray1<u64>>;
 
 fn bad(what: &str, parameter: &str, value: &str, expected: &str) -> Error {
     Error::InvalidParameter {
@@ -34,28 +39,149 @@ fn bad(what: &str, parameter: &str, value: &str, expected: &str) -> Error {
     }
 }
 
+/// Writes `events` as little-endian records into `words` (two words per event).
+fn put_words(words: &mut [u64], events: &[Event]) {
+    for (w, e) in words.chunks_exact_mut(2).zip(events) {
+        w[0] = e.t.to_le();
+        w[1] = (e.x as u64 | (e.y as u64) << 16 | (e.p as u64) << 32).to_le();
+    }
+}
+
+/// The events of one call, written by the encoder into the numpy array that is returned.
+///
+/// Why not a `Vec` handed to numpy: a fresh `Vec` of tens of MB is page-faulted 4 KiB at a
+/// time, which cost a third of the latency encoder's time; numpy puts large arrays on
+/// transparent huge pages. So the array is allocated first, from an estimate (exact where
+/// it is cheap, such as the latency code's count of values above threshold), the encoder
+/// writes each event into it once through a [`SliceSink`], the array grows (`ndarray.resize`,
+/// a `realloc` that remaps rather than copies large blocks) when the events of the input
+/// not yet encoded would not fit at the density seen so far, and is cut to the events
+/// written at the end. An estimate that is too low costs a copy of the events that spilled
+/// (kept by the sink in order), never a wrong result.
+struct Output<'py> {
+    arr: Events<'py>,
+    /// Events written.
+    n: usize,
+    /// Room in events.
+    cap: usize,
+}
+
+impl<'py> Output<'py> {
+    /// An array with room for `cap` events, from `numpy.empty`: `zeros` costs a `memset`
+    /// of the whole array when the allocator reuses memory, and every slot handed to the
+    /// encoder is written before the array is returned (the rest is cut off).
+    fn new(py: Python<'py>, cap: usize) -> PyResult<Self> {
+        let np = py.import("numpy")?;
+        let arr = np.getattr("empty")?.call1((2 * cap, np.getattr("uint64")?))?;
+        Ok(Output { arr: arr.cast_into::<PyArray1<u64>>()?, n: 0, cap })
+    }
+
+    /// Runs `f` with the GIL released on a sink over the free part of the array; events that
+    /// did not fit are appended after growing the array. An error of `f` is raised after
+    /// that (the events before it are dropped with the array).
+    fn run(
+        &mut self,
+        py: Python<'py>,
+        f: impl for<'a> FnOnce(&mut SliceSink<'a>) -> snnedge_core::Result<()> + Send,
+    ) -> PyResult<()> {
+        let n = self.n;
+        let (result, written, overflow) = {
+            let mut rw = self.arr.readwrite();
+            let free = &mut rw.as_slice_mut()?[2 * n..];
+            // numpy's data is at least 16-aligned, so the cast succeeds; if it ever failed,
+            // every event would go through the overflow (slower, same result).
+            let buf: &mut [Event] = bytemuck::try_cast_slice_mut(free).unwrap_or_default();
+            py.detach(move || {
+                let mut sink = SliceSink::new(buf);
+                let result = f(&mut sink);
+                let (written, overflow) = sink.into_parts();
+                #[cfg(target_endian = "big")]
+                for e in written.iter_mut() {
+                    *e = Event::new(e.t.to_le(), e.x.to_le(), e.y.to_le(), e.p);
+                }
+                (result, written.len(), overflow)
+            })
+        };
+        self.n += written;
+        if !overflow.is_empty() {
+            self.reserve(py, overflow.len())?;
+            let mut rw = self.arr.readwrite();
+            put_words(&mut rw.as_slice_mut()?[2 * self.n..], &overflow);
+            self.n += overflow.len();
+        }
+        result.map_err(|e| to_py_err(py, e))
+    }
+
+    /// Makes room for `more` events after those written.
+    fn reserve(&mut self, py: Python<'py>, more: usize) -> PyResult<()> {
+        let need = self.n.saturating_add(more);
+        if need > self.cap {
+            self.resize(py, need.max(self.cap + self.cap / 2))?;
+        }
+        Ok(())
+    }
+
+    /// Makes room for the rest of the input, `done` values of which gave the events so far
+    /// and `rest` remain, when the room left is short of the density seen (then with an
+    /// eighth more).
+    fn reserve_rest(&mut self, py: Python<'py>, done: usize, rest: usize) -> PyResult<()> {
+        if rest == 0 || done == 0 {
+            return Ok(());
+        }
+        let more = self.n as f64 / done as f64 * rest as f64;
+        if self.n as f64 + more > self.cap as f64 {
+            self.reserve(py, (more * 1.125) as usize + 1024)?;
+        }
+        Ok(())
+    }
+
+    fn resize(&mut self, py: Python<'py>, cap: usize) -> PyResult<()> {
+        let kwargs = [("refcheck", false)].into_py_dict(py)?;
+        self.arr.call_method("resize", ((2 * cap,),), Some(&kwargs))?;
+        self.cap = cap;
+        Ok(())
+    }
+
+    /// The array cut to the events written.
+    fn finish(mut self, py: Python<'py>) -> PyResult<Events<'py>> {
+        if self.cap != self.n {
+            self.resize(py, self.n)?;
+        }
+        Ok(self.arr)
+    }
+}
+
 /// Runs `f` over `data` in blocks of whole samples (`unit` values each), releasing the GIL
-/// for each block and checking for Ctrl-C between blocks; returns the record bytes.
+/// for each block and checking for Ctrl-C between blocks; `hint` sizes the output (events).
 fn blocks<'py, T: Sync>(
     py: Python<'py>,
     data: &[T],
     unit: usize,
-    mut f: impl FnMut(&[T], &mut EventRecords) -> snnedge_core::Result<()> + Send,
+    hint: usize,
+    mut f: impl FnMut(&[T], &mut SliceSink<'_>) -> snnedge_core::Result<()> + Send,
 ) -> PyResult<Events<'py>> {
-    let mut out = EventRecords::new();
+    let mut out = Output::new(py, hint)?;
     let unit = unit.max(1);
     // Short inputs, and inputs the core will reject whole (not a whole number of samples),
     // go in one call: nothing is consumed before an error.
     if data.len() <= 4096 || !data.len().is_multiple_of(unit) {
-        f(data, &mut out).map_err(|e| to_py_err(py, e))?;
+        out.run(py, |sink| f(data, sink))?;
     } else {
         let per = (VALUES_PER_RELEASE / unit).max(1) * unit;
+        let mut done = 0;
         for block in data.chunks(per) {
-            py.detach(|| f(block, &mut out)).map_err(|e| to_py_err(py, e))?;
+            out.run(py, |sink| f(block, sink))?;
+            done += block.len();
+            out.reserve_rest(py, done, data.len() - done)?;
             py.check_signals()?;
         }
     }
-    Ok(out.bytes.into_pyarray(py))
+    out.finish(py)
+}
+
+/// A first output size for encoders whose event count is not known in advance.
+fn guess(values: usize, events_per_value: f64) -> usize {
+    ((values as f64 * events_per_value) as usize).clamp(1024, MAX_GUESS_EVENTS)
 }
 
 fn layout(py: Python<'_>, what: &str, n_channels: usize, width: usize) -> PyResult<Layout> {
@@ -112,8 +238,11 @@ impl PyRateEncoder {
             self.inner.set_time(t).map_err(|e| to_py_err(py, e))?;
         }
         let n = self.inner.params().layout.n_channels;
+        let samples = samples.as_slice()?;
         let inner = &mut self.inner;
-        blocks(py, samples.as_slice()?, n, |b, out| inner.push(b, out))
+        // One pass over the input (without the GIL) sizes the output.
+        let hint = py.detach(|| inner.expected_events(samples, 1));
+        blocks(py, samples, n, hint, |b, out| inner.push(b, out))
     }
 
     /// Encodes one value per channel held for `steps` steps.
@@ -131,19 +260,20 @@ impl PyRateEncoder {
         let values = values.as_slice()?;
         let n = self.inner.params().layout.n_channels.max(1) as u64;
         let per = (VALUES_PER_RELEASE as u64 / n).max(1);
-        let mut out = EventRecords::new();
+        let mut out = Output::new(py, self.inner.expected_events(values, steps))?;
         let mut left = steps;
         let inner = &mut self.inner;
         loop {
             let now = left.min(per);
-            py.detach(|| inner.hold(values, now, &mut out)).map_err(|e| to_py_err(py, e))?;
+            out.run(py, |sink| inner.hold(values, now, sink))?;
             left -= now;
             if left == 0 {
                 break;
             }
+            out.reserve_rest(py, (steps - left) as usize, left as usize)?;
             py.check_signals()?;
         }
-        Ok(out.bytes.into_pyarray(py))
+        out.finish(py)
     }
 
     /// Back to the initial state.
@@ -212,8 +342,11 @@ impl PyLatencyEncoder {
             self.inner.set_time(t).map_err(|e| to_py_err(py, e))?;
         }
         let n = self.inner.params().layout.n_channels;
+        let samples = samples.as_slice()?;
         let inner = &mut self.inner;
-        blocks(py, samples.as_slice()?, n, |b, out| inner.push(b, out))
+        // The exact count (one compare per value) sizes the output once.
+        let hint = py.detach(|| inner.count_events(samples));
+        blocks(py, samples, n, hint, |b, out| inner.push(b, out))
     }
 
     /// Back to the initial state.
@@ -286,8 +419,10 @@ impl PyPopulationEncoder {
             self.inner.set_time(t).map_err(|e| to_py_err(py, e))?;
         }
         let n = self.inner.params().n_channels;
+        let samples = samples.as_slice()?;
+        let hint = self.inner.events_hint(samples.len()).min(MAX_GUESS_EVENTS);
         let inner = &mut self.inner;
-        blocks(py, samples.as_slice()?, n, |b, out| inner.push(b, out))
+        blocks(py, samples, n, hint, |b, out| inner.push(b, out))
     }
 
     /// Back to the initial state.
@@ -369,8 +504,9 @@ impl PyDeltaEncoder {
             self.inner.set_time(t).map_err(|e| to_py_err(py, e))?;
         }
         let n = self.inner.params().layout.n_channels;
+        let samples = samples.as_slice()?;
         let inner = &mut self.inner;
-        blocks(py, samples.as_slice()?, n, |b, out| inner.push(b, out))
+        blocks(py, samples, n, guess(samples.len(), 0.25), |b, out| inner.push(b, out))
     }
 
     /// Back to the initial state.
@@ -443,9 +579,11 @@ impl PyAudioEncoder {
             self.inner.set_time(t).map_err(|e| to_py_err(py, e))?;
         }
         let bands = self.inner.params().n_channels;
+        let samples = samples.as_slice()?;
+        let hint = guess(samples.len(), 0.05 * bands as f64);
         let inner = &mut self.inner;
         // Each sample costs one filter per band: size the blocks in filter updates.
-        blocks(py, samples.as_slice()?, 1, move |b, out| {
+        blocks(py, samples, 1, hint, move |b, out| {
             for part in b.chunks((VALUES_PER_RELEASE / bands.max(1)).max(1)) {
                 inner.push(part, out)?;
             }
@@ -568,12 +706,12 @@ impl PyFrameEncoder {
 
     /// Per-pixel ON thresholds (flat, row-major).
     fn thresholds_on<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.inner.thresholds_on().to_vec().into_pyarray(py)
+        PyArray1::from_slice(py, self.inner.thresholds_on())
     }
 
     /// Per-pixel OFF thresholds (flat, row-major).
     fn thresholds_off<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.inner.thresholds_off().to_vec().into_pyarray(py)
+        PyArray1::from_slice(py, self.inner.thresholds_off())
     }
 }
 
@@ -584,19 +722,24 @@ fn frame_blocks<'py, T: Sync>(
     frames: &[T],
     times: &[u64],
     pixels: usize,
-    mut f: impl FnMut(&[T], &[u64], &mut EventRecords) -> snnedge_core::Result<()> + Send,
+    mut f: impl FnMut(&[T], &[u64], &mut SliceSink<'_>) -> snnedge_core::Result<()> + Send,
 ) -> PyResult<Events<'py>> {
-    let mut out = EventRecords::new();
+    // A guess of one event per pixel and frame (a busy scene); from the first block on, the
+    // density seen.
+    let mut out = Output::new(py, guess(frames.len(), 1.0))?;
     if frames.len() != times.len().saturating_mul(pixels) || pixels == 0 {
-        f(frames, times, &mut out).map_err(|e| to_py_err(py, e))?;
-        return Ok(out.bytes.into_pyarray(py));
+        out.run(py, |sink| f(frames, times, sink))?;
+        return out.finish(py);
     }
     let per = (VALUES_PER_RELEASE / pixels).max(1);
+    let mut done = 0;
     for (block, t) in frames.chunks(per * pixels).zip(times.chunks(per)) {
-        py.detach(|| f(block, t, &mut out)).map_err(|e| to_py_err(py, e))?;
+        out.run(py, |sink| f(block, t, sink))?;
+        done += block.len();
+        out.reserve_rest(py, done, frames.len() - done)?;
         py.check_signals()?;
     }
-    Ok(out.bytes.into_pyarray(py))
+    out.finish(py)
 }
 
 /// Adds the encoder classes to the module.

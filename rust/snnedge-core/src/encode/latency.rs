@@ -16,17 +16,29 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::{bad_param, frame_count, EventSink, Layout, SampleClock};
+use super::{bad_param, event_from_words, frame_count, EventSink, Layout, SampleClock};
 use crate::error::Result;
 use crate::Event;
 
 const WHAT: &str = "latency encoder";
 
 /// "No spike" marker in the step scratch.
-const SILENT: u32 = u32::MAX;
+pub(crate) const SILENT: u32 = u32::MAX;
 
 /// Largest window accepted (steps).
 pub const MAX_STEPS: u32 = 1 << 24;
+
+/// Replaces each count by the sum of those before it; returns the total.
+#[inline(always)]
+fn exclusive_prefix(counts: &mut [u32]) -> u32 {
+    let mut sum = 0;
+    for c in counts {
+        let n = *c;
+        *c = sum;
+        sum += n;
+    }
+    sum
+}
 
 /// How intensity maps to spike time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +74,16 @@ pub struct LatencyEncoder {
     log_scale: f64,
     clock: SampleClock,
     xy: Vec<[u16; 2]>,
+    /// The second record word of each channel's event ([`super::event_word`]).
+    words: Vec<u64>,
+    /// Scratch: the step of each channel in the current window, or [`SILENT`].
     steps: Vec<u32>,
+    /// Scratch: counting-sort buckets (one per step, plus one).
     counts: Vec<u32>,
+    /// Scratch: the time of each step of the window, when it is not `t + s · dt`.
     times: Vec<u64>,
-    sorted: Vec<Event>,
+    /// Scratch: (step, channel) keys of the long-window sort.
+    keys: Vec<u64>,
 }
 
 impl LatencyEncoder {
@@ -99,10 +117,11 @@ impl LatencyEncoder {
             log_scale,
             clock,
             xy: params.layout.coords(),
+            words: params.layout.words(1),
             steps: vec![SILENT; n],
             counts: Vec::new(),
             times: Vec::new(),
-            sorted: Vec::with_capacity(n),
+            keys: Vec::new(),
             params,
         })
     }
@@ -145,6 +164,13 @@ impl LatencyEncoder {
         Some((x + 0.5) as u32)
     }
 
+    /// The number of events [`push`](Self::push) makes from `samples`: one per value that
+    /// spikes (`v >= threshold`, NaN never), whatever the mode.
+    pub fn count_events(&self, samples: &[f64]) -> usize {
+        let th = self.params.threshold;
+        samples.iter().map(|&v| (v >= th) as usize).sum()
+    }
+
     /// Encodes `samples`: whole samples of every channel, one window each.
     pub fn push(&mut self, samples: &[f64], out: &mut impl EventSink) -> Result<()> {
         let n = self.params.layout.n_channels;
@@ -156,55 +182,129 @@ impl LatencyEncoder {
     }
 
     fn window(&mut self, frame: &[f64], out: &mut impl EventSink) {
+        match self.params.mode {
+            LatencyMode::Linear => {
+                // `spike_step` without branches, so that the loop vectorises: `v >= θ` is
+                // false for NaN, and the step of a silent channel (any value, the cast
+                // saturates) is replaced by SILENT.
+                let th = self.params.threshold;
+                let last = (self.params.num_steps - 1) as f64;
+                for (s, &v) in self.steps.iter_mut().zip(frame) {
+                    let vc = if v > 1.0 { 1.0 } else { v };
+                    let step = ((1.0 - vc) * last + 0.5) as u32;
+                    *s = if v >= th { step } else { SILENT };
+                }
+            }
+            LatencyMode::Log => {
+                for (c, &v) in frame.iter().enumerate() {
+                    self.steps[c] = self.spike_step(v).unwrap_or(SILENT);
+                }
+            }
+        }
         let t_steps = self.params.num_steps as usize;
-        let k0 = self.clock.next_index();
         if t_steps <= 2 * frame.len() + 64 {
-            // Counting sort by step, O(channels + steps), stable in the channel index: one
-            // pass computes the steps and their histogram, one pass writes each event
-            // straight into its sorted slot (the times of the steps come from a table).
-            self.counts.clear();
-            self.counts.resize(t_steps + 1, 0);
-            for (c, &v) in frame.iter().enumerate() {
-                let s = self.spike_step(v).unwrap_or(SILENT);
-                self.steps[c] = s;
-                if s != SILENT {
-                    self.counts[s as usize + 1] += 1;
-                }
-            }
-            self.times.clear();
-            for i in 0..t_steps {
-                self.counts[i + 1] += self.counts[i];
-                self.times.push(self.clock.time_of(k0 + i as u64));
-            }
-            let firing = self.counts[t_steps] as usize;
-            self.sorted.clear();
-            self.sorted.resize(firing, Event::default());
-            for (c, &s) in self.steps.iter().enumerate() {
-                if s != SILENT {
-                    let slot = &mut self.counts[s as usize];
-                    let [x, y] = self.xy[c];
-                    self.sorted[*slot as usize] = Event::new(self.times[s as usize], x, y, 1);
-                    *slot += 1;
-                }
-            }
-            out.push_events(&self.sorted);
+            self.emit_dense(out);
         } else {
             // Long windows with few channels: sort the (step, channel) pairs instead.
-            for (c, &v) in frame.iter().enumerate() {
-                self.steps[c] = self.spike_step(v).unwrap_or(SILENT);
-            }
-            let mut pairs: Vec<u64> = self
-                .steps
-                .iter()
-                .enumerate()
-                .filter(|&(_, &s)| s != SILENT)
-                .map(|(c, &s)| ((s as u64) << 32) | c as u64)
-                .collect();
-            pairs.sort_unstable();
-            for key in pairs {
+            let mut keys = core::mem::take(&mut self.keys);
+            keys.clear();
+            keys.extend(
+                self.steps
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &s)| s != SILENT)
+                    .map(|(c, &s)| ((s as u64) << 32) | c as u64),
+            );
+            keys.sort_unstable();
+            let k0 = self.clock.next_index();
+            for &key in &keys {
                 let [x, y] = self.xy[(key & 0xFFFF_FFFF) as usize];
                 out.push_event(Event::new(self.clock.time_of(k0 + (key >> 32)), x, y, 1));
             }
+            self.keys = keys;
+            self.clock.advance(t_steps as u64);
+        }
+    }
+
+    /// Fills `times` with the time of each step of the window starting at step `k0`, unless
+    /// they are `t + s · dt` (returned then, and `times` is left alone).
+    fn step_times(&mut self, k0: u64) -> Option<(u64, u64)> {
+        let t_steps = self.params.num_steps as u64;
+        let run = self.clock.linear_run(k0, t_steps);
+        if run.is_none() {
+            self.times.clear();
+            self.times.extend((0..t_steps).map(|s| self.clock.time_of(k0 + s)));
+        }
+        run
+    }
+
+    /// Emits the window whose steps are in `steps` (every channel) and advances the clock.
+    ///
+    /// Counting sort by step, O(channels + steps), stable in the channel index: one pass
+    /// makes the histogram of the steps, one writes each event straight into its slot of the
+    /// output (the sink's own memory: no intermediate buffer, no sort).
+    fn emit_dense(&mut self, out: &mut impl EventSink) {
+        let t_steps = self.params.num_steps as usize;
+        let k0 = self.clock.next_index();
+        self.counts.clear();
+        self.counts.resize(t_steps + 1, 0);
+        // SILENT counts in the spare bucket after the last step (no branch per channel).
+        for &s in &self.steps {
+            self.counts[(s as usize).min(t_steps)] += 1;
+        }
+        // counts[s] becomes the first slot of step s (the running sum in a register: summing
+        // in place chained a store and a load per step).
+        let firing = exclusive_prefix(&mut self.counts[..t_steps]) as usize;
+        let run = self.step_times(k0);
+        let slots = out.append_slots(firing);
+        for (&s, &w) in self.steps.iter().zip(&self.words) {
+            if s != SILENT {
+                let slot = &mut self.counts[s as usize];
+                let t = match run {
+                    Some((t0, dt)) => t0 + s as u64 * dt,
+                    None => self.times[s as usize],
+                };
+                slots[*slot as usize] = event_from_words(t, w);
+                *slot += 1;
+            }
+        }
+        self.clock.advance(t_steps as u64);
+    }
+
+    /// Emits one window from the `(channel, step)` pairs of its spikes, given in channel
+    /// order (few spikes among many channels: the population encoder), sorted by step then
+    /// channel, and advances the clock.
+    pub(crate) fn emit_sparse(&mut self, fired: &[(u32, u32)], out: &mut impl EventSink) {
+        let t_steps = self.params.num_steps as usize;
+        let k0 = self.clock.next_index();
+        let run = self.step_times(k0);
+        let time = |s: u32, times: &[u64]| match run {
+            Some((t0, dt)) => t0 + s as u64 * dt,
+            None => times[s as usize],
+        };
+        if t_steps <= 4 * fired.len() + 64 {
+            self.counts.clear();
+            self.counts.resize(t_steps, 0);
+            for &(_, s) in fired {
+                self.counts[s as usize] += 1;
+            }
+            exclusive_prefix(&mut self.counts);
+            let slots = out.append_slots(fired.len());
+            for &(c, s) in fired {
+                let slot = &mut self.counts[s as usize];
+                slots[*slot as usize] = event_from_words(time(s, &self.times), self.words[c as usize]);
+                *slot += 1;
+            }
+        } else {
+            let mut keys = core::mem::take(&mut self.keys);
+            keys.clear();
+            keys.extend(fired.iter().map(|&(c, s)| ((s as u64) << 32) | c as u64));
+            keys.sort_unstable();
+            for &key in &keys {
+                let [x, y] = self.xy[(key & 0xFFFF_FFFF) as usize];
+                out.push_event(Event::new(time((key >> 32) as u32, &self.times), x, y, 1));
+            }
+            self.keys = keys;
         }
         self.clock.advance(t_steps as u64);
     }

@@ -35,7 +35,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EVENT_RECORD_BYTES};
+use crate::event::Event;
 
 pub mod audio;
 pub mod delta;
@@ -47,9 +47,9 @@ pub mod rng;
 
 /// Where encoders put their events.
 ///
-/// Implemented for `Vec<Event>` (for Rust users and tests) and for [`EventRecords`] (the
-/// little-endian bytes of an `EVENT_DTYPE` array, which the Python bindings move into numpy
-/// without touching each event again).
+/// Implemented for `Vec<Event>` (for Rust users and tests) and for [`SliceSink`] (a caller's
+/// buffer, in the Python bindings the memory of the numpy array that is returned, so that
+/// each event is written once, in its final place).
 pub trait EventSink {
     /// Appends one event.
     fn push_event(&mut self, e: Event);
@@ -61,6 +61,11 @@ pub trait EventSink {
             self.push_event(e);
         }
     }
+    /// Appends `n` events that the caller then writes, in any order, through the returned
+    /// slice (what they hold before is unspecified). A counting sort places each event
+    /// straight into its slot this way, with no intermediate buffer. The caller must write
+    /// all `n`.
+    fn append_slots(&mut self, n: usize) -> &mut [Event];
 }
 
 impl EventSink for Vec<Event> {
@@ -74,45 +79,87 @@ impl EventSink for Vec<Event> {
     fn push_events(&mut self, events: &[Event]) {
         self.extend_from_slice(events);
     }
-}
-
-/// Events as consecutive 16-byte little-endian records (the layout of `snnedge.EVENT_DTYPE`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventRecords {
-    /// The record bytes; the length is always a multiple of [`EVENT_RECORD_BYTES`].
-    pub bytes: Vec<u8>,
-}
-
-impl EventRecords {
-    /// An empty buffer.
-    pub fn new() -> Self {
-        EventRecords { bytes: Vec::new() }
-    }
-
-    /// The events decoded back into structs (for tests and small outputs).
-    pub fn to_events(&self) -> Vec<Event> {
-        self.bytes.as_chunks::<EVENT_RECORD_BYTES>().0.iter().map(Event::from_le_bytes).collect()
+    fn append_slots(&mut self, n: usize) -> &mut [Event] {
+        let len = self.len();
+        self.resize(len + n, Event::default());
+        &mut self[len..]
     }
 }
 
-impl EventSink for EventRecords {
+/// Events written into a caller's buffer; those that do not fit go to [`SliceSink::overflow`].
+///
+/// Why: the Python bindings return the events as a numpy array. Building them in a `Vec`
+/// and handing it over costs a page fault per 4 KiB of output (a `Vec` is not on huge pages;
+/// numpy's large arrays are), which was a third of the time of the latency encoder. The
+/// bindings therefore allocate the numpy array first (sized from an estimate) and let the
+/// encoder write into it; an estimate that was too small costs a copy of the overflow, not
+/// an error, and the encoders' logic does not depend on the sink.
+#[derive(Debug)]
+pub struct SliceSink<'a> {
+    buf: &'a mut [Event],
+    len: usize,
+    /// Slots of `buf` usable: its length until the first spill, then `len` (nothing may be
+    /// written to the buffer after an event went to the overflow).
+    cap: usize,
+    /// The events after `buf[..len()]`, in order, that did not fit in the buffer.
+    pub overflow: Vec<Event>,
+}
+
+impl<'a> SliceSink<'a> {
+    /// An empty sink writing into `buf`.
+    pub fn new(buf: &'a mut [Event]) -> Self {
+        let cap = buf.len();
+        SliceSink { buf, len: 0, cap, overflow: Vec::new() }
+    }
+
+    /// Number of events written into the buffer (the overflow follows them).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no event was written (neither to the buffer nor to the overflow).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && self.overflow.is_empty()
+    }
+
+    /// The events written into the buffer, and the overflow that follows them.
+    pub fn into_parts(self) -> (&'a mut [Event], Vec<Event>) {
+        let len = self.len;
+        (&mut self.buf[..len], self.overflow)
+    }
+}
+
+impl EventSink for SliceSink<'_> {
     #[inline(always)]
     fn push_event(&mut self, e: Event) {
-        // One 16-byte copy per event rather than four small ones.
-        let mut r = [0u8; EVENT_RECORD_BYTES];
-        r[0..8].copy_from_slice(&e.t.to_le_bytes());
-        r[8..10].copy_from_slice(&e.x.to_le_bytes());
-        r[10..12].copy_from_slice(&e.y.to_le_bytes());
-        r[12] = e.p;
-        self.bytes.extend_from_slice(&r);
+        if self.len < self.cap {
+            self.buf[self.len] = e;
+            self.len += 1;
+        } else {
+            self.cap = self.len;
+            self.overflow.push(e);
+        }
     }
     fn event_count(&self) -> usize {
-        self.bytes.len() / EVENT_RECORD_BYTES
+        self.len + self.overflow.len()
     }
     fn push_events(&mut self, events: &[Event]) {
-        self.bytes.reserve(events.len() * EVENT_RECORD_BYTES);
-        for &e in events {
-            self.push_event(e);
+        let (now, later) = events.split_at(events.len().min(self.cap - self.len));
+        self.buf[self.len..self.len + now.len()].copy_from_slice(now);
+        self.len += now.len();
+        if !later.is_empty() {
+            self.cap = self.len;
+            self.overflow.extend_from_slice(later);
+        }
+    }
+    fn append_slots(&mut self, n: usize) -> &mut [Event] {
+        if n <= self.cap - self.len {
+            let start = self.len;
+            self.len += n;
+            &mut self.buf[start..start + n]
+        } else {
+            self.cap = self.len;
+            self.overflow.append_slots(n)
         }
     }
 }
@@ -170,6 +217,25 @@ impl Layout {
     pub fn coords(&self) -> Vec<[u16; 2]> {
         (0..self.n_channels).map(|c| [(c % self.width) as u16, (c / self.width) as u16]).collect()
     }
+
+    /// The second word of the event record of every channel with polarity `p` (see
+    /// [`event_word`]).
+    pub fn words(&self, p: u8) -> Vec<u64> {
+        self.coords().into_iter().map(|[x, y]| event_word(x, y, p)).collect()
+    }
+}
+
+/// The second 64-bit word of an event record (`x`, `y`, `p` and the padding) as it lies in
+/// memory. The hot loops keep it per channel and write an event as two words
+/// ([`event_from_words`]): building the struct field by field compiled to five stores.
+pub fn event_word(x: u16, y: u16, p: u8) -> u64 {
+    bytemuck::cast::<Event, [u64; 2]>(Event::new(0, x, y, p))[1]
+}
+
+/// The event with time `t` and second word `word` (from [`event_word`]).
+#[inline(always)]
+pub fn event_from_words(t: u64, word: u64) -> Event {
+    bytemuck::cast::<[u64; 2], Event>([t, word])
 }
 
 /// The time of each sample or step: `t(k) = anchor_t_us + (k - anchor_index) · num / den`
@@ -230,6 +296,18 @@ impl SampleClock {
             }
         };
         self.anchor_t_us.saturating_add(dt)
+    }
+
+    /// `Some((t, period))` when the times of the `n` samples or steps from `k` on are
+    /// `t + i · period` exactly (an integer period, no overflow, no saturation), so that a hot
+    /// loop can multiply instead of calling [`SampleClock::time_of`] per step.
+    pub fn linear_run(&self, k: u64, n: u64) -> Option<(u64, u64)> {
+        if self.den != 1 || n == 0 {
+            return None;
+        }
+        let last = k.checked_sub(self.anchor_index)?.checked_add(n - 1)?.checked_mul(self.num)?;
+        self.anchor_t_us.checked_add(last)?;
+        Some((self.time_of(k), self.num))
     }
 
     /// Time of the next sample.
@@ -321,14 +399,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_match_event_write_le() {
-        let e = Event::new(123_456_789_012, 513, 7, 1);
-        let mut a = EventRecords::new();
-        a.push_event(e);
-        let mut b = Vec::new();
-        e.write_le(&mut b);
-        assert_eq!(a.bytes, b);
-        assert_eq!(a.to_events(), [e]);
+    fn slice_sink_spills_in_order() {
+        let ev = |t| Event::new(t, t as u16, 0, 1);
+        let mut buf = [Event::default(); 4];
+        let mut s = SliceSink::new(&mut buf);
+        s.push_event(ev(1));
+        s.append_slots(2).copy_from_slice(&[ev(2), ev(3)]);
+        // Three do not fit in the one slot left: all three go to the overflow, in order.
+        s.append_slots(3).copy_from_slice(&[ev(4), ev(5), ev(6)]);
+        s.push_event(ev(7));
+        s.push_events(&[ev(8)]);
+        assert_eq!((s.len(), s.event_count()), (3, 8));
+        let spilled: Vec<u64> = s.overflow.iter().map(|e| e.t).collect();
+        assert_eq!(spilled, [4, 5, 6, 7, 8]);
+        assert_eq!(buf[..3], [ev(1), ev(2), ev(3)]);
+        let mut v = Vec::new();
+        v.push_event(ev(1));
+        v.append_slots(1)[0] = ev(2);
+        assert_eq!(v, [ev(1), ev(2)]);
     }
 
     #[test]
@@ -344,6 +432,12 @@ mod tests {
         c.set_time("t", 1000, c.last_time()).unwrap();
         assert_eq!(c.next_time(), 1000);
         assert_eq!(c.time_of(4), 1062);
+        assert_eq!(c.linear_run(4, 10), None);
+        let mut d = SampleClock::new("t", 7, 250, 1).unwrap();
+        d.advance(3);
+        assert_eq!(d.linear_run(3, 5), Some((757, 250)));
+        assert!((0..5).all(|i| d.time_of(3 + i) == 757 + 250 * i));
+        assert_eq!(d.linear_run(3, u64::MAX / 100), None);
     }
 
     #[test]
@@ -352,5 +446,7 @@ mod tests {
         assert!(Layout::line(70_000).check("x").is_err());
         assert!(Layout::line(0).check("x").is_err());
         assert_eq!(Layout::image(3, 4).event(5, 6, 1), Event::new(5, 2, 1, 1));
+        assert_eq!(event_from_words(5, Layout::image(3, 4).words(1)[6]), Event::new(5, 2, 1, 1));
+        assert_eq!(event_from_words(7, event_word(0xBEEF, 0x1234, 0)), Event::new(7, 0xBEEF, 0x1234, 0));
     }
 }

@@ -18,7 +18,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::rng::{draw, stream_key, threshold};
-use super::{bad_param, check_non_negative, frame_count, EventSink, Layout, SampleClock};
+use super::{bad_param, check_non_negative, event_from_words, frame_count, EventSink, Layout, SampleClock};
 use crate::error::Result;
 use crate::Event;
 
@@ -61,6 +61,8 @@ pub struct RateEncoder {
     clock: SampleClock,
     /// `(x, y)` of each channel.
     xy: Vec<[u16; 2]>,
+    /// The second record word of each channel's event ([`super::event_word`]).
+    words: Vec<u64>,
     /// Scratch: the probability of each channel for the held frame.
     prob: Vec<f64>,
     /// Scratch: the channels that can fire, as parallel arrays (key, integer threshold,
@@ -92,6 +94,7 @@ impl RateEncoder {
             acc: vec![0.0; n],
             clock,
             xy: params.layout.coords(),
+            words: params.layout.words(1),
             prob: vec![0.0; n],
             act_keys: Vec::with_capacity(n),
             act_thr: Vec::with_capacity(n),
@@ -137,6 +140,13 @@ impl RateEncoder {
         } else {
             0.0
         }
+    }
+
+    /// About how many events `steps` steps of `values` (whole steps of every channel) make:
+    /// the expected count plus a margin of a few standard deviations. For sizing buffers.
+    pub fn expected_events(&self, values: &[f64], steps: u64) -> usize {
+        let mean: f64 = values.iter().map(|&v| self.probability(v)).sum::<f64>() * steps as f64;
+        (mean + 4.0 * libm::sqrt(mean) + self.params.layout.n_channels as f64 + 64.0) as usize
     }
 
     /// Encodes time-varying intensities: `samples` holds whole steps of every channel
@@ -186,15 +196,17 @@ impl RateEncoder {
                         *h = ((draw(key, k) >> 11) < thr) as u8;
                     }
                     // Compact the firing channels without a branch, then write them.
+                    // (Through a local slice: a store through `self.fired` made the loop reload
+                    // the vector's pointer at every channel.)
+                    let fired = &mut self.fired[..];
                     let mut m = 0usize;
                     for (&h, &c) in self.hits.iter().zip(&self.act_ch) {
-                        self.fired[m] = c;
+                        fired[m] = c;
                         m += h as usize;
                     }
                     let t = self.clock.time_of(k);
-                    for &c in &self.fired[..m] {
-                        let [x, y] = self.xy[c as usize];
-                        out.push_event(Event::new(t, x, y, 1));
+                    for (slot, &c) in out.append_slots(m).iter_mut().zip(&fired[..m]) {
+                        *slot = event_from_words(t, self.words[c as usize]);
                     }
                 }
             }
