@@ -121,12 +121,16 @@ def synthetic(n, width, height, seed, span_us):
     return se.make_events(t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n))
 
 
+# The peak is VmHWM of the child's own address space. Not getrusage's ru_maxrss: Linux keeps it
+# across exec, so a child forked from this (large) process reported this process's size
+# (136 MiB for any file in the 2026-12-04 run, the 2026-11-28 figures have the same flaw).
 PEAK_SCRIPT = """
-import resource, sys, snnedge as se
+import sys, snnedge as se
 n = 0
 for chunk in se.open_events(sys.argv[1]):
     n += len(chunk)
-print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print(n, hwm)
 """
 
 
