@@ -321,6 +321,7 @@ def worker(fmt: str, deadline: float, state, queue, case_path: str) -> None:
 def run(fmt: str, minutes: float, case_timeout: float, out: Path) -> dict:
     ctx = mp.get_context("spawn")
     start = time.time()
+    commit = os.popen(f"git -C {ROOT} rev-parse --short HEAD").read().strip()  # the code under test
     deadline = start + 60 * minutes
     state = ctx.Array("d", [0.0, 0.0])  # [start of the running case or 0, cases done]
     queue = ctx.Queue()
@@ -362,7 +363,7 @@ def run(fmt: str, minutes: float, case_timeout: float, out: Path) -> dict:
         "format": fmt, "minutes": round((time.time() - start) / 60, 2), "cases": int(done_before),
         "failures": failures, "worker_restarts": restarts, "case_timeout_s": case_timeout,
         "seeds": len(seeds(fmt)), "snnedge": getattr(snnedge, "__version__", "?"),
-        "commit": os.popen(f"git -C {ROOT} rev-parse --short HEAD").read().strip(),
+        "commit": commit,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
