@@ -1,13 +1,14 @@
 """Event file decoding throughput against the public reference decoders, in one run, and the
 peak memory of streaming a small and a large file.
 
-    python benchmarks/bench_formats.py [--repeats 7] [--big-mb 1024] [--out results.md]
+    python benchmarks/bench_formats.py [--repeats 21] [--big-mb 1024] [--out results.md]
 
 Reads the shared recordings from ../shared/data/recordings (EVT 2.0, AEDAT 4) and generates
 the EVT 3.0 and Event Stream files it needs (no real sample of those is shared) in a temporary
 folder. Throughput is the median over repeats of a whole-file decode to arrays, in million
 events per second; the ratio column is snnedge over the fastest reference measured in the same
-run. Reference decoders missing from the environment are left out.
+run (the decoders take turns in each repeat, so a slow phase of the shared machine hits them
+alike). Reference decoders missing from the environment are left out.
 """
 from __future__ import annotations
 
@@ -28,17 +29,19 @@ ROOT = Path(__file__).resolve().parents[1]
 REC = ROOT.parent / "shared" / "data" / "recordings"
 
 
-def timed(fn, repeats):
-    fn()
-    ts = []
-    n = 0
+def timed_interleaved(fns, repeats):
+    """(events, median seconds) per decoder, the decoders taking turns in each round so that
+    a slow phase of the shared machine hits all of them alike."""
+    n = [len(fn()) for fn in fns]  # warm-up (file cache, imports)
+    ts = [[] for _ in fns]
     for _ in range(repeats):
-        t = time.perf_counter()
-        r = fn()
-        ts.append(time.perf_counter() - t)
-        n = len(r)
-        del r
-    return n, statistics.median(ts)
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            r = fn()
+            ts[i].append(time.perf_counter() - t)
+            n[i] = len(r)
+            del r
+    return [(n[i], statistics.median(ts[i])) for i in range(len(fns))]
 
 
 def refs_evt2(path):
@@ -118,12 +121,16 @@ def synthetic(n, width, height, seed, span_us):
     return se.make_events(t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n))
 
 
+# The peak is VmHWM of the child's own address space. Not getrusage's ru_maxrss: Linux keeps it
+# across exec, so a child forked from this (large) process reported this process's size
+# (136 MiB for any file in the 2026-12-04 run, the 2026-11-28 figures have the same flaw).
 PEAK_SCRIPT = """
-import resource, sys, snnedge as se
+import sys, snnedge as se
 n = 0
 for chunk in se.open_events(sys.argv[1]):
     n += len(chunk)
-print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print(n, hwm)
 """
 
 
@@ -146,7 +153,7 @@ def write_big_evt3(path, target_bytes):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--big-mb", type=int, default=1024)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -162,11 +169,9 @@ def main():
         for name, path, refs in cases:
             if not path.exists():
                 continue
-            n, t = timed(lambda: se.read_events(path), a.repeats)
-            results = [("snnedge read_events", n, t)]
-            for rname, fn in refs(path).items():
-                rn, rt = timed(fn, a.repeats)
-                results.append((rname, rn, rt))
+            decoders = {"snnedge read_events": lambda: se.read_events(path), **refs(path)}
+            results = [(rname, *nt) for rname, nt in zip(decoders, timed_interleaved(list(decoders.values()), a.repeats))]
+            n, t = results[0][1], results[0][2]
             for rname, rn, rt in results:
                 # speed relative to snnedge in this run: below 1 means slower than snnedge
                 rows.append((name, path.name, rname, rn, rn / rt / 1e6, (rn / rt) / (n / t)))
@@ -185,6 +190,7 @@ def main():
     lines += ["", "| streamed file (open_events, default chunks) | size MiB | events | peak RSS MiB |", "|---|---|---|---|"]
     for fname, size, n, mb in mem:
         lines.append(f"| {fname} | {size:.0f} | {n} | {mb:.1f} |")
+    lines += ["", f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
     text = "\n".join(lines)
     print(text)
     if a.out:

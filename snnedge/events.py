@@ -100,6 +100,11 @@ def as_events(events: Any) -> np.ndarray:
                     what="events", expected="fields t, x, y, p", found=str(arr.dtype.names),
                 )
             cols[key] = col if col is not None else np.zeros(arr.shape[0], np.uint8)
+            if np.ndim(cols[key]) != 1:
+                # a sub-array field such as ('x', '<i2', (0,)): found by fuzzing .npy headers
+                raise ShapeError(f"events: field {key!r} holds sub-arrays of shape {np.shape(cols[key])[1:]}",
+                                 what=f"event field {key!r}", expected="one number per event",
+                                 found=str(np.shape(cols[key])))
     p = np.asarray(cols["p"])
     if p.size and p.dtype != np.bool_ and np.issubdtype(p.dtype, np.signedinteger) and p.min() < 0:
         if not np.all((p == -1) | (p == 1)):

@@ -23,7 +23,9 @@ import csv
 import io as _io
 import itertools
 import os
+import tokenize
 import zipfile
+import zlib
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -71,27 +73,32 @@ def _python_format(path: str, forced: Optional[str]) -> Optional[str]:
 def _npz_columns(path: str) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
+            # Members that are not .npy arrays come back as bytes (found by fuzzing): ignored.
+            members = {k: z[k] for k in z.keys()}
+            cols = {k: v for k, v in members.items() if isinstance(v, np.ndarray)}
+            keys = list(members)
             size = None
-            if "sensor_size" in keys:
-                s = np.asarray(z["sensor_size"]).ravel()
-                if s.size >= 2:
+            if "sensor_size" in cols:
+                s = np.asarray(cols["sensor_size"]).ravel()
+                if s.size >= 2 and s.dtype.kind in "iu":
                     size = (int(s[0]), int(s[1]))
-            structured = [k for k in keys if z[k].dtype.names]
+            structured = [k for k in cols if cols[k].dtype.names]
             if structured:
                 key = "events" if "events" in structured else structured[0]
-                return as_events(z[key]), size
-            cols = {k: z[k] for k in keys}
+                return _checked_polarity(as_events(cols[key]), "npz", path), size
             names = {n: k for k in cols for n in ("t", "ts", "timestamp", "x", "y", "p", "polarity", "on") if k == n}
             if {"x"} <= set(names) and ({"t", "ts", "timestamp"} & set(names)):
                 n = len(cols[next(iter(names.values()))])
                 arr = np.zeros(n, dtype=[(k, cols[k].dtype) for k in names])
                 for k in names:
                     arr[k] = cols[k]
-                return as_events(arr), size
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        if isinstance(e, SnnEdgeError):
-            raise
+                return _checked_polarity(as_events(arr), "npz", path), size
+    except SnnEdgeError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError,
+            OverflowError, MemoryError, zlib.error) as e:
+        # What a damaged archive raises from zipfile, zlib and numpy's .npy parser (found by
+        # fuzzing: a bad deflate stream, an unknown zip version, a truncated member).
         raise EventFormatError(f"{path}: not a readable .npz file ({e})", format="npz", offset=0,
                                expected="a zip archive of .npy arrays", found=str(e)) from None
     raise EventFormatError(
@@ -102,7 +109,9 @@ def _npz_columns(path: str) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
 def _npy_array(path: str) -> np.ndarray:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:
+    except (ValueError, EOFError, OSError, OverflowError, MemoryError, SyntaxError, UnicodeDecodeError,
+            tokenize.TokenError) as e:
+        # numpy's header parser raises these on a damaged header (found by fuzzing).
         raise EventFormatError(f"{path}: not a readable .npy file ({e})", format="npy", offset=0,
                                expected="a .npy array without Python objects", found=str(e)) from None
     return arr
@@ -110,6 +119,19 @@ def _npy_array(path: str) -> np.ndarray:
 
 def _csv_blocks(path: str, block: int = 1 << 16) -> Iterator[np.ndarray]:
     """CSV with a header naming the columns (t/x/y/p and aliases, any order), or t,x,y,p without."""
+    try:
+        yield from _csv_blocks_raw(path, block)
+    except SnnEdgeError:
+        raise
+    except (UnicodeDecodeError, csv.Error, ValueError, OverflowError) as e:
+        # Found by fuzzing: bytes that are not UTF-8, a NUL byte, header names that are empty
+        # or repeated.
+        raise EventFormatError(f"{path}: not a readable CSV event file ({type(e).__name__}: {e})", format="csv",
+                               offset=0, expected="UTF-8 text, a header naming t, x, y, p once each, and numbers",
+                               found=f"{type(e).__name__}: {e}") from None
+
+
+def _csv_blocks_raw(path: str, block: int) -> Iterator[np.ndarray]:
     with open(path, newline="") as f:
         reader = csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#"))
         first = next(reader, None)
@@ -141,7 +163,7 @@ def _csv_blocks(path: str, block: int = 1 << 16) -> Iterator[np.ndarray]:
             arr = np.zeros(len(data), dtype=[(n, np.float64) for n in names])
             for i, n in enumerate(names):
                 arr[n] = data[:, i]
-            yield as_events(arr)
+            yield _checked_polarity(as_events(arr), "csv", path)
             line_no += len(rows)
 
 
@@ -179,12 +201,23 @@ def _rechunk(blocks: Iterator[np.ndarray], chunk_events: Optional[int], chunk_us
         if nxt is None:
             exhausted = True
         else:
-            pending = np.concatenate([pending, nxt]) if len(pending) else nxt
+            # dtype given: numpy 2 drops EVENT_DTYPE's padding otherwise (13-byte records)
+            pending = np.concatenate([pending, nxt], dtype=EVENT_DTYPE) if len(pending) else nxt
 
 
-def _array_blocks(arr: np.ndarray, block: int = 1 << 18) -> Iterator[np.ndarray]:
+def _array_blocks(arr: np.ndarray, block: int = 1 << 18, fmt: str = "npy", path: str = "") -> Iterator[np.ndarray]:
     for i in range(0, len(arr), block):
-        yield as_events(np.asarray(arr[i:i + block]))
+        yield _checked_polarity(as_events(np.asarray(arr[i:i + block])), fmt, path)
+
+
+def _checked_polarity(ev: np.ndarray, fmt: str, path: str) -> np.ndarray:
+    """`ev`, after checking that every polarity is 0 or 1 (as_events accepts any uint8, as the
+    engine does; a file read must follow the convention: found by fuzzing)."""
+    if len(ev) and int(ev["p"].max()) > 1:
+        i = int(np.argmax(ev["p"] > 1))
+        raise EventFormatError(f"{path}: polarity {int(ev['p'][i])} at event {i} of a block", format=fmt, offset=0,
+                               expected="polarity 0/1, boolean or -1/1", found=str(int(ev["p"][i])))
+    return ev
 
 
 # ---- the stream object ------------------------------------------------------------------------
@@ -233,10 +266,10 @@ class EventStream:
             self.format = py
             self.format_name = {"npy": "numpy .npy", "npz": "numpy .npz", "csv": "CSV"}[py]
             if py == "npy":
-                blocks: Iterator[np.ndarray] = _array_blocks(_npy_array(self.path))
+                blocks: Iterator[np.ndarray] = _array_blocks(_npy_array(self.path), path=self.path)
             elif py == "npz":
                 arr, self.sensor_size = _npz_columns(self.path)
-                blocks = _array_blocks(arr)
+                blocks = _array_blocks(arr, fmt="npz", path=self.path)
             else:
                 blocks = _csv_blocks(self.path)
             self._chunks = _rechunk(blocks, chunk_events, chunk_us)
@@ -275,7 +308,7 @@ class EventStream:
                 raise err
             return events
         parts = list(self)
-        return np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)
+        return np.concatenate(parts, dtype=EVENT_DTYPE) if parts else np.zeros(0, EVENT_DTYPE)
 
     def close(self) -> None:
         self._reader = None
@@ -415,7 +448,7 @@ class EventFileWriter:
             self._csv.close()
             self._csv = None
         elif self._parts is not None:
-            ev = np.concatenate(self._parts) if self._parts else np.zeros(0, EVENT_DTYPE)
+            ev = np.concatenate(self._parts, dtype=EVENT_DTYPE) if self._parts else np.zeros(0, EVENT_DTYPE)
             self._parts = []
             if self.format == "npy":
                 with open(self.path, "wb") as f:

@@ -103,3 +103,28 @@ def test_mutated_files_never_crash(tmp_path, seed, edits, cut, mode):
     path = tmp_path / ("f" + EXT[seed])
     path.write_bytes(mutate(SEEDS[seed], edits, cut))
     read_both_ways(path, mode)
+
+
+# ---- the fuzzing corpus: every input the long campaign found failing, kept as a regression -----
+
+CORPUS = ROOT / "tests" / "fuzz_corpus"
+CORPUS_FILES = sorted(p for p in CORPUS.glob("*/*") if p.suffix != ".txt") if CORPUS.exists() else []
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=[f"{p.parent.name}/{p.name}" for p in CORPUS_FILES])
+@pytest.mark.parametrize("mode", ["stop", "skip"])
+def test_fuzz_corpus_regressions(tmp_path, path, mode):
+    """Inputs found by tests/fuzz/fuzz_readers.py (see its .txt for what happened): read whole
+    and streamed in every chunking the campaign uses, they must behave (a snnedge error at
+    most, streaming equal to batch, polarity 0/1) within the time limit the campaign gives."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "fuzz"))
+    from fuzz_readers import check_file
+
+    # the campaign names each case by its reader's extension: keep it (it is a format hint)
+    case = tmp_path / ("case" + path.suffix)
+    case.write_bytes(path.read_bytes())
+    for chunking in ({"chunk_events": 1}, {"chunk_events": 97}, {}, {"chunk_us": 1000},
+                     {"chunk_events": 50, "chunk_us": 100_000}):
+        check_file(case, mode, chunking)

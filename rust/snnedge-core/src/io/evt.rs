@@ -31,6 +31,9 @@ const EVT2_MAX_TIME_HIGH: u64 = ((1 << 28) - 1) << 6;
 const EVT2_LOOP_THRESHOLD: u64 = 10_000;
 /// One loop of the 34-bit counter.
 const EVT2_TIME_LOOP: u64 = 1 << 34;
+/// Words per block of [`Evt2Decoder::decode`] (at most one event each; a power of two, so
+/// `k % EVT2_BLOCK_WORDS` is `k` and needs no bounds check).
+const EVT2_BLOCK_WORDS: usize = 256;
 
 /// EVT 2.0 decoder state.
 #[derive(Debug, Clone, Default)]
@@ -81,24 +84,31 @@ impl Decoder for Evt2Decoder {
         }
         out.reserve(n);
         let mut base = self.base.unwrap_or(0);
-        for chunk in words[i..].chunks_exact(4) {
-            let w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            match w >> 28 {
-                evt2_types::CD_OFF | evt2_types::CD_ON => {
-                    // y bits 0..10, x bits 11..21, t bits 22..27 (6 low bits of the time).
-                    out.push(Event::new(
-                        base + ((w >> 22) & 0x3F) as u64,
-                        ((w >> 11) & 0x7FF) as u16,
-                        (w & 0x7FF) as u16,
-                        (w >> 28) as u8,
-                    ));
-                }
-                evt2_types::TIME_HIGH => {
+        // Why blocks through a scratch array: every word's CD event is written unconditionally
+        // and kept by advancing `k` when the word is one (no branch of its own, and the
+        // output `Vec`'s length and capacity are not reloaded and stored per event as `push`
+        // does); a block's events are then appended with one copy from L1. Measured on the
+        // shared EVT 2.0 sample (539,481 events): 1.27 ms -> 1.10 ms.
+        let mut buf = [Event::default(); EVT2_BLOCK_WORDS];
+        for block in words[i..].chunks(4 * EVT2_BLOCK_WORDS) {
+            let mut k = 0usize;
+            for c in block.as_chunks::<4>().0 {
+                let w = u32::from_le_bytes(*c);
+                let ty = w >> 28;
+                // y bits 0..10, x bits 11..21, t bits 22..27 (6 low bits of the time).
+                buf[k % EVT2_BLOCK_WORDS] = Event::new(
+                    base + ((w >> 22) & 0x3F) as u64,
+                    ((w >> 11) & 0x7FF) as u16,
+                    (w & 0x7FF) as u16,
+                    (ty & 1) as u8,
+                );
+                k += (ty <= evt2_types::CD_ON) as usize;
+                if ty == evt2_types::TIME_HIGH {
                     self.time_high(w);
                     base = self.base.unwrap_or(0);
                 }
-                _ => {}
             }
+            out.extend_from_slice(&buf[..k]);
         }
         Ok(Progress::units(input.len(), 4))
     }
@@ -276,6 +286,22 @@ impl Evt3Decoder {
         self.update_t();
     }
 
+    /// An ADDR_Y word `w`, and the word `next` at index `j` if it is an ADDR_X (then consumed);
+    /// returns the index of the next word to decode.
+    #[inline(always)]
+    fn row_then_column(&mut self, w: u16, j: usize, next: u16, out: &mut Vec<Event>) -> usize {
+        self.y = w & 0x7FF;
+        self.is_cd = true;
+        self.valid = self.y < self.height;
+        if next >> 12 != evt3_types::ADDR_X {
+            return j;
+        }
+        if self.valid {
+            out.push(Event::new(self.t, next & 0x7FF, self.y, ((next >> 11) & 1) as u8));
+        }
+        j + 1
+    }
+
     #[inline(always)]
     fn vector(&mut self, mask: u32, bits: u16, out: &mut Vec<Event>) {
         if self.valid {
@@ -308,8 +334,12 @@ impl Decoder for Evt3Decoder {
             self.update_t();
         }
         out.reserve(n);
-        for c in words[i..].chunks_exact(2) {
-            let w = u16::from_le_bytes([c[0], c[1]]);
+        let ws = words[i..].as_chunks::<2>().0;
+        let word = |j: usize| ws.get(j).map_or(u16::MAX, |c| u16::from_le_bytes(*c));
+        let mut j = 0;
+        while j < ws.len() {
+            let w = u16::from_le_bytes(ws[j]);
+            j += 1;
             match w >> 12 {
                 evt3_types::ADDR_X if self.valid => {
                     out.push(Event::new(self.t, w & 0x7FF, self.y, ((w >> 11) & 1) as u8));
@@ -319,13 +349,17 @@ impl Decoder for Evt3Decoder {
                 evt3_types::TIME_LOW => {
                     self.low = (w & 0xFFF) as u64;
                     self.t = (self.t & !0xFFF) | self.low;
+                    // Why the look-ahead here and in ADDR_Y: a new time is usually followed by
+                    // a row, and a row by a column, and taking them in the same arm saves a
+                    // dispatch on the word type (an indirect jump that mispredicts whenever
+                    // the pattern changes) per event: 20% faster on a file of TIME_LOW,
+                    // ADDR_Y, ADDR_X triples, no change on other files.
+                    if word(j) >> 12 == evt3_types::ADDR_Y {
+                        j = self.row_then_column(word(j), j + 1, word(j + 1), out);
+                    }
                 }
                 evt3_types::TIME_HIGH => self.time_high(w),
-                evt3_types::ADDR_Y => {
-                    self.y = w & 0x7FF;
-                    self.is_cd = true;
-                    self.valid = self.y < self.height;
-                }
+                evt3_types::ADDR_Y => j = self.row_then_column(w, j, word(j), out),
                 evt3_types::ADDR_Y_EM => {
                     self.is_cd = false;
                     self.valid = false;

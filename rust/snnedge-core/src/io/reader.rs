@@ -112,9 +112,11 @@ pub struct EventReader {
     file_size: u64,
     /// End of the body (the AEDAT 4 file data table, or the end of the file).
     body_end: u64,
-    /// Unconsumed body bytes are `buf[start..]`; `buf[0]` is at file offset `buf_pos`.
+    /// Unconsumed body bytes are `buf[start..end]`; `buf[0]` is at file offset `buf_pos`.
+    /// `buf` only grows (zero-filled once), so reading a block costs no `memset`.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     buf_pos: u64,
     /// Next file offset to read.
     read_pos: u64,
@@ -176,6 +178,7 @@ impl EventReader {
             body_end,
             buf: Vec::new(),
             start: 0,
+            end: 0,
             buf_pos: pos,
             read_pos: pos,
             finished: false,
@@ -260,13 +263,13 @@ impl EventReader {
     }
 
     fn seek_body(&mut self, to: u64) -> Result<()> {
-        let end = self.buf_pos + self.buf.len() as u64;
+        let end = self.buf_pos + self.end as u64;
         if to >= self.buf_pos && to <= end {
             self.start = (to - self.buf_pos) as usize;
         } else {
             self.file.seek(SeekFrom::Start(to)).map_err(|e| io_err(&self.path, &e))?;
-            self.buf.clear();
             self.start = 0;
+            self.end = 0;
             self.buf_pos = to;
             self.read_pos = to;
         }
@@ -276,23 +279,25 @@ impl EventReader {
     /// Reads until the buffer holds at least `want` unconsumed bytes or the body ends.
     fn top_up(&mut self, want: usize) -> Result<()> {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
             self.buf_pos += self.start as u64;
+            self.end -= self.start;
             self.start = 0;
         }
-        while self.buf.len() < want && self.read_pos < self.body_end {
-            let n =
-                ((want - self.buf.len()) as u64).max(BLOCK_BYTES as u64).min(self.body_end - self.read_pos) as usize;
-            let old = self.buf.len();
-            self.buf.resize(old + n, 0);
+        while self.end < want && self.read_pos < self.body_end {
+            let n = ((want - self.end) as u64).max(BLOCK_BYTES as u64).min(self.body_end - self.read_pos) as usize;
+            let old = self.end;
+            if self.buf.len() < old + n {
+                self.buf.resize(old + n, 0);
+            }
             let got = loop {
-                match self.file.read(&mut self.buf[old..]) {
+                match self.file.read(&mut self.buf[old..old + n]) {
                     Ok(g) => break g,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(io_err(&self.path, &e)),
                 }
             };
-            self.buf.truncate(old + got);
+            self.end = old + got;
             self.read_pos += got as u64;
             if got == 0 {
                 // The file shrank under us: treat as the end.
@@ -309,10 +314,12 @@ impl EventReader {
         if self.finished {
             return Ok(false);
         }
-        if self.buf.len() - self.start < BLOCK_BYTES / 2 {
+        // Top up once what is left cannot fill a decode slice: with small slices (read_all)
+        // the bytes moved to the buffer's front are at most one slice per block read.
+        if self.end - self.start < self.decode_limit.min(BLOCK_BYTES / 2).max(self.last_need) {
             self.top_up(BLOCK_BYTES)?;
         }
-        let avail = self.buf.len() - self.start;
+        let avail = self.end - self.start;
         let at_end = self.read_pos >= self.body_end;
         if avail == 0 && at_end {
             self.finished = true;
@@ -320,7 +327,7 @@ impl EventReader {
         }
         let slice_end = self.start + avail.min(self.decode_limit.max(self.last_need));
         let result = self.decoder.decode(&self.buf[self.start..slice_end], out);
-        let whole = slice_end == self.buf.len();
+        let whole = slice_end == self.end;
         match result {
             Ok(p) => {
                 self.start += p.consumed;
@@ -330,7 +337,7 @@ impl EventReader {
                     // for the unit the decoder is waiting for).
                     return Ok(true);
                 }
-                let rest = self.buf.len() - self.start;
+                let rest = self.end - self.start;
                 if p.consumed == 0 || (at_end && rest > 0) {
                     let offset = self.position();
                     let left = self.body_end - offset;
