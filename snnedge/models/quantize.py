@@ -264,9 +264,9 @@ def _per_channel(p: _LayerPlan, incoming: List[FloatConnection], vmax_n: Optiona
     n = l.size
     r = np.zeros(n)
     chan = None
+    g = np.abs(p.gain * np.ones(n))
     for c in incoming:
         w = np.abs(c.weight)
-        g = np.abs(p.gain * np.ones(n))
         if c.kind == "conv":
             co = w.shape[0]
             chan = co

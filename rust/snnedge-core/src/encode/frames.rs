@@ -156,23 +156,31 @@ fn word_of_low(low: u64) -> u64 {
     }
 }
 
+/// Where in the frame interval (0 to 1) the log intensity, going from `lp` by `span`, reaches
+/// `level`: clamped to [0, 1], NaN to 0, 1 when it did not move (`inv_span` is `1 / span`).
+#[inline(always)]
+fn crossing_fraction(level: f64, lp: f64, span: f64, inv_span: f64) -> f64 {
+    let f = if span != 0.0 { (level - lp) * inv_span } else { 1.0 };
+    if f > 0.0 {
+        if f < 1.0 {
+            f
+        } else {
+            1.0
+        }
+    } else {
+        0.0
+    }
+}
+
 /// The smallest `a ≥ 0` such that `a / th ≥ c` in floating point (`+∞` if none): the
 /// quotient is monotone in `a`, so `a / th ≥ c` exactly when `a ≥` this bound.
 fn quotient_bound(th: f64, c: f64) -> f64 {
     let reaches = |bits: u64| f64::from_bits(bits) / th >= c;
-    let (mut lo, mut hi) = (0u64, f64::MAX.to_bits());
+    let hi = f64::MAX.to_bits();
     if !reaches(hi) {
         return f64::INFINITY;
     }
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if reaches(mid) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    f64::from_bits(lo)
+    f64::from_bits(super::first_bits_where(0, hi, reaches))
 }
 
 /// A streaming frame-to-event emulator.
@@ -529,20 +537,7 @@ impl FrameEncoder {
                 let (th, sign) = if up { (on, 1.0) } else { (off, -1.0) };
                 let span = l - lp;
                 let inv_span = 1.0 / span;
-                let rel = |j: f64| -> f64 {
-                    let level = r + sign * j * th;
-                    let f = if span != 0.0 { (level - lp) * inv_span } else { 1.0 };
-                    let f = if f > 0.0 {
-                        if f < 1.0 {
-                            f
-                        } else {
-                            1.0
-                        }
-                    } else {
-                        0.0
-                    };
-                    f * dt_f
-                };
+                let rel = |j: f64| -> f64 { crossing_fraction(r + sign * j * th, lp, span, inv_span) * dt_f };
                 (rel(1.0), rel(2.0))
             };
             if self.uniform {
@@ -611,20 +606,8 @@ impl FrameEncoder {
                 } else {
                     let span = l - lp;
                     let inv_span = 1.0 / span;
-                    let rel = |j: f64| -> u64 {
-                        let level = r + sign * j * th;
-                        let f = if span != 0.0 { (level - lp) * inv_span } else { 1.0 };
-                        let f = if f > 0.0 {
-                            if f < 1.0 {
-                                f
-                            } else {
-                                1.0
-                            }
-                        } else {
-                            0.0
-                        };
-                        (f * dt_f) as u64
-                    };
+                    let rel =
+                        |j: f64| -> u64 { (crossing_fraction(r + sign * j * th, lp, span, inv_span) * dt_f) as u64 };
                     if scratch.len() < len + count as usize + 3 * m + 2 {
                         scratch.resize(len + count as usize + 3 * m + 2, E::default());
                     }

@@ -367,6 +367,21 @@ pub fn frame_count(what: &str, samples: usize, n: usize) -> Result<usize> {
 }
 
 /// An [`Error::InvalidParameter`] for `parameter` of `what`.
+/// The smallest bit pattern in `lo..=hi` for which `reaches` holds, by bisection; `reaches`
+/// must be monotone over the patterns (false then true, as for non-negative `f64`s ordered by
+/// value) and hold at `hi`. Used to turn a floating-point test into an exact boundary.
+pub(crate) fn first_bits_where(mut lo: u64, mut hi: u64, reaches: impl Fn(u64) -> bool) -> u64 {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if reaches(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 pub(crate) fn bad_param(what: &str, parameter: &str, value: impl core::fmt::Display, expected: &str) -> Error {
     Error::InvalidParameter {
         what: what.into(),

@@ -151,15 +151,7 @@ impl StepTable {
                 continue;
             }
             // Smallest bit pattern in [0, 1.0] (ordered like the values) that reaches step s.
-            let (mut lo, mut hi) = (0u64, one);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if reaches(mid) {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
+            let lo = super::first_bits_where(0, one, reaches);
             bounds.push(libm::log(f64::from_bits(lo)));
         }
         let t = bounds.len();
