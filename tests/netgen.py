@@ -114,7 +114,9 @@ def random_network(rng: np.random.Generator, focus: str) -> se.Model:
             kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
             sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
             ph, pw = int(rng.integers(0, kh)), int(rng.integers(0, kw))
-            co = int(rng.integers(1, 4))
+            # mostly a few channels; sometimes 8 to 10, so the engine's 8-lane blocks of output
+            # channels (and their tails) are compared too
+            co = int(rng.integers(1, 4)) if rng.random() < 0.75 else int(rng.integers(8, 11))
             oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
             shape: Tuple[int, ...] = (co, oh, ow)
             bits = int(rng.choice([4, 8, 16]))
@@ -135,7 +137,8 @@ def random_network(rng: np.random.Generator, focus: str) -> se.Model:
                        delay=int(rng.choice([0, 0, 1])))
         else:
             if rng.random() < 0.6:
-                shape = (int(rng.integers(1, 9)),)
+                # sometimes more than one 16-neuron block of the whole-layer pass
+                shape = (int(rng.integers(1, 9)) if rng.random() < 0.75 else int(rng.integers(16, 41)),)
             else:
                 shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(1, 4)))
             conn = random_connection(rng, f"c{k}", src, src_shape, name, shape)

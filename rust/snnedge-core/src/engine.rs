@@ -83,6 +83,8 @@ struct LayerState {
     live_mark: Vec<u64>,
     /// Scratch: (group, idle ticks) of the groups stepped in the current tick.
     work: Vec<(u32, u64)>,
+    /// Scratch of the whole-layer pass: blocks with a threshold crossing.
+    flagged: Vec<u32>,
 }
 
 impl LayerState {
@@ -114,6 +116,7 @@ impl LayerState {
             live_next: Vec::new(),
             live_mark: vec![0; g],
             work: Vec::new(),
+            flagged: Vec::new(),
         }
     }
 
@@ -1235,12 +1238,43 @@ fn decay_lanes(v: &mut [i32], alpha: u32, idle: u64) {
     }
 }
 
+/// A vector's worth of i32 lanes (AVX-512); smaller vector units only split it.
+const LANES: usize = 16;
+
+/// The membrane update of [`step_all_simple`] over whole blocks of [`LANES`] neurons:
+/// `v[k] = upd(v[k], acc[k], bias[k])`. Writes the index of every block with a lane at or
+/// over `thr` into `flagged` (branch-free: always written, counted only when set) and
+/// returns how many. No spike handling here: a loop this simple stays vectorised with its
+/// constants in registers.
+#[inline(always)]
+fn update_blocks<const BIAS: bool>(
+    v: &mut [[i32; LANES]],
+    acc: &[[i32; LANES]],
+    bias: &[[i32; LANES]],
+    thr: i32,
+    flagged: &mut [u32],
+    upd: impl Fn(i32, i32, i32) -> i32,
+) -> usize {
+    let mut nf = 0;
+    for (bi, (vb, ab)) in v.iter_mut().zip(acc).enumerate() {
+        let mut over = false;
+        for k in 0..LANES {
+            let b = if BIAS { bias[bi][k] } else { 0 };
+            let x = upd(vb[k], ab[k], b);
+            vb[k] = x;
+            over |= x >= thr;
+        }
+        flagged[nf] = bi as u32;
+        nf += over as usize;
+    }
+    nf
+}
+
 /// The whole layer at once, for simple neurons, after the caller caught every neuron up to
-/// the end of tick `t - 1`. Blocks of 16 neurons (one vector): an auto-vectorised membrane
-/// update that notes any threshold crossing; only blocks with one are scanned for spikes.
+/// the end of tick `t - 1`. Two passes: an auto-vectorised membrane update over blocks of
+/// [`LANES`] neurons that notes the blocks with a threshold crossing, then spikes and resets
+/// in the noted blocks only.
 fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u64, spikes: &mut Vec<u32>) {
-    // A vector's worth of i32 lanes (AVX-512); smaller units only split it.
-    const LANES: usize = 16;
     let p = &lp.neuron;
     let (lo, hi, alpha, thr) = (p.lo, p.hi, p.decay_mem, p.threshold);
     let (lo32, hi32) = (lo as i32, hi as i32);
@@ -1250,42 +1284,53 @@ fn step_all_simple(lp: &LayerParams, st: &mut LayerState, slot: &mut Slot, t: u6
     // exact sum saturated once: when the input was clamped, the exact sum lies beyond ±2^24,
     // outside the state range on the same side as the clamped sum.
     let narrow = hi < (1 << 23) && alpha < DECAY_ONE;
-    let update = |x: i32, a: i32, b: i32| -> i32 {
-        if narrow {
-            (decay_24(x, alpha) + b + a.clamp(-(1 << 25), 1 << 25)).clamp(lo32, hi32)
-        } else {
-            saturate(decay(x, alpha) as i64 + a as i64 + b as i64, lo, hi)
-        }
-    };
+    let upd_narrow = |x: i32, a: i32, b: i32| (decay_24(x, alpha) + b + a.clamp(-(1 << 25), 1 << 25)).clamp(lo32, hi32);
+    let upd_wide = |x: i32, a: i32, b: i32| saturate(decay(x, alpha) as i64 + a as i64 + b as i64, lo, hi);
     let n = lp.layout.len();
     let gs = lp.layout.group_size();
-    let LayerState { v, live_mark, live_next, .. } = st;
+    let LayerState { v, live_mark, live_next, flagged, .. } = st;
     let v = &mut v[..n];
     let acc = &slot.acc[..n];
-    let no_bias = lp.bias.is_empty();
-    for (bi, (vb, ab)) in v.chunks_mut(LANES).zip(acc.chunks(LANES)).enumerate() {
-        let b0 = bi * LANES;
-        // One vector of lanes: update, take the input (zeroing it), mark threshold crossings.
-        let mut over = false;
-        if no_bias {
-            for (x, &a) in vb.iter_mut().zip(ab.iter()) {
-                *x = update(*x, a, 0);
-                over |= *x >= thr;
-            }
-        } else {
-            let bb = &lp.bias[b0..b0 + vb.len()];
-            for ((x, &a), &b) in vb.iter_mut().zip(ab.iter()).zip(bb) {
-                *x = update(*x, a, b);
-                over |= *x >= thr;
-            }
+    let (vb, vt) = v.as_chunks_mut::<LANES>();
+    let (ab, at) = acc.as_chunks::<LANES>();
+    let blocks = vb.len();
+    flagged.clear();
+    flagged.resize(blocks + 1, 0);
+    // A threshold no state reaches when the layer does not spike (readouts).
+    let thr_flag = if p.spiking { thr } else { i32::MAX };
+    let mut nf = match (narrow, lp.bias.is_empty()) {
+        (true, true) => update_blocks::<false>(vb, ab, &[], thr_flag, flagged, upd_narrow),
+        (false, true) => update_blocks::<false>(vb, ab, &[], thr_flag, flagged, upd_wide),
+        (true, false) => update_blocks::<true>(vb, ab, lp.bias[..n].as_chunks().0, thr_flag, flagged, upd_narrow),
+        (false, false) => update_blocks::<true>(vb, ab, lp.bias[..n].as_chunks().0, thr_flag, flagged, upd_wide),
+    };
+    // The last, partial block.
+    let mut over = false;
+    for (k, (x, &a)) in vt.iter_mut().zip(at).enumerate() {
+        let b = if lp.bias.is_empty() { 0 } else { lp.bias[blocks * LANES + k] };
+        *x = if narrow { upd_narrow(*x, a, b) } else { upd_wide(*x, a, b) };
+        over |= *x >= thr_flag;
+    }
+    if over {
+        flagged[nf] = blocks as u32;
+        nf += 1;
+    }
+    if !p.spiking {
+        nf = 0;
+    }
+    for &bi in &flagged[..nf] {
+        let b0 = bi as usize * LANES;
+        let end = (b0 + LANES).min(n);
+        let blk = &mut v[b0..end];
+        // The crossing lanes as a bit mask (one vector compare), then visit only those.
+        let mut mask = 0u32;
+        for (k, &x) in blk.iter().enumerate() {
+            mask |= ((x >= thr) as u32) << k;
         }
-        if !p.spiking || !over {
-            continue;
-        }
-        for (k, x) in vb.iter_mut().enumerate() {
-            if *x < thr {
-                continue;
-            }
+        while mask != 0 {
+            let k = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let x = &mut blk[k];
             spikes.push((b0 + k) as u32);
             *x = match p.reset {
                 Reset::Subtract => saturate(*x as i64 - thr as i64, lo, hi),

@@ -54,11 +54,10 @@ pub fn decay_24(x: i32, alpha: u32) -> i32 {
     let m = x.unsigned_abs();
     let (h, l) = (m >> 8, m & 0xFF);
     let r = (h.wrapping_mul(alpha).wrapping_add(l.wrapping_mul(alpha) >> 8) >> 8) as i32;
-    if x < 0 {
-        -r
-    } else {
-        r
-    }
+    // The sign restored without a branch or select: `(r ^ s) - s` is `r` for s = 0 and `-r`
+    // for s = -1. (A select made the vectoriser compute both products, for x and for -x.)
+    let s = x >> 31;
+    (r ^ s).wrapping_sub(s)
 }
 
 /// Applies `n` ticks of [`decay`] one after the other, stopping early once the value is zero.

@@ -58,13 +58,18 @@ impl Layout {
     /// `(c, y, x)` of an internal index.
     #[inline(always)]
     pub fn coord(&self, idx: usize) -> (usize, usize, usize) {
-        if self.hwc {
-            let pos = idx / self.c;
-            (idx % self.c, pos / self.w, pos % self.w)
+        // 32-bit divisions (a layout holds at most MAX_LAYER_NEURONS < 2^32 neurons): about
+        // half the latency of 64-bit ones, and a spike's delivery starts with this.
+        let (i, c, w) = (idx as u32, self.c as u32, self.w as u32);
+        let (c, y, x) = if self.hwc {
+            let pos = i / c;
+            (i % c, pos / w, pos % w)
         } else {
-            let hw = self.h * self.w;
-            (idx / hw, (idx % hw) / self.w, idx % self.w)
-        }
+            let hw = self.h as u32 * w;
+            let rem = i % hw;
+            (i / hw, rem / w, rem % w)
+        };
+        (c as usize, y as usize, x as usize)
     }
 
     /// Internal index of `(c, y, x)`.
@@ -435,6 +440,22 @@ pub fn deliver_batch(
     srcs.iter().map(|&s| deliver(c, s as usize, tick, slots)).sum()
 }
 
+/// `acc[k] += w[k]` (wrapping; `reserve` keeps the sums within i32) in blocks of 8 lanes, so
+/// that a convolution's few output channels per position (a length known only at run time)
+/// still take whole vector adds.
+#[inline(always)]
+fn add_lanes(acc: &mut [i32], w: &[i32]) {
+    let (ab, at) = acc.as_chunks_mut::<8>();
+    let (wb, wt) = w.as_chunks::<8>();
+    for (a, w) in ab.iter_mut().zip(wb) {
+        // a whole-array load, add and store (a per-element loop stayed scalar)
+        *a = core::array::from_fn(|k| a[k].wrapping_add(w[k]));
+    }
+    for (a, &w) in at.iter_mut().zip(wt) {
+        *a = a.wrapping_add(w);
+    }
+}
+
 /// Delivers one spike of source internal index `src` into `slot` (the slot of the connection's
 /// delay), and for sparse connections with per-synapse delays into `slots[(tick + d) % len]`.
 /// Returns the number of synaptic operations (weights added).
@@ -483,10 +504,7 @@ pub fn deliver(c: &ConnParams, src: usize, tick: u64, slots: &mut [Slot]) -> u64
                     let kx = x + pw - ox * sw;
                     let pos = oy * ow + ox;
                     let k0 = ((ci * kh + ky) * kw + kx) * c_out;
-                    let col = &kernel[k0..k0 + c_out];
-                    for (a, &w) in slot.acc[pos * c_out..(pos + 1) * c_out].iter_mut().zip(col) {
-                        *a = a.wrapping_add(w);
-                    }
+                    add_lanes(&mut slot.acc[pos * c_out..(pos + 1) * c_out], &kernel[k0..k0 + c_out]);
                     slot.mark(pos);
                 }
                 ops += (c1 - c0) as u64 * *c_out as u64;
