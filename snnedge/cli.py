@@ -214,7 +214,7 @@ def model_summary(model: Model) -> dict:
         n_src = int(np.prod(src))
         if kind == "Dense":
             params = int(np.prod(c["weight"]["shape"]))
-            fanout = int(np.prod(dst))
+            fanout: float = int(np.prod(dst))
             nbytes = _tensor_bytes(c["weight"]) + _tensor_bytes(c.get("delays"))
         elif kind == "Conv2d":
             co, ci, kh, kw = c["weight"]["shape"]

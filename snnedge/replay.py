@@ -355,7 +355,7 @@ def _replay_file(engine: Engine, path: str, labels: List[str], window_us: int, s
     total: Optional[int] = None
     t_start = time.perf_counter()
     t_pace0 = t_start
-    stream = None
+    stream: Any = None
     try:
         if path.lower().endswith(".wav"):
             stream = _WavEvents(path, model.input_shape[-1])

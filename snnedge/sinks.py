@@ -168,7 +168,7 @@ class SocketSink(Sink):
                     self._clients.append((conn, bytearray()))
                 self.counters.add("subscribers_connected")
             for c in r:
-                if c in (self.server, self._wake_r):
+                if c is self.server or not isinstance(c, socket.socket):  # the listener, the wake-up pipe
                     continue
                 try:
                     if not c.recv(4096):  # subscribers do not talk; EOF means gone

@@ -89,7 +89,8 @@ class MetricsServer:
         self.metrics = metrics
         self.server = ThreadingHTTPServer(address, Handler)
         self.server.daemon_threads = True
-        self.address = self.server.server_address[:2]
+        host, port = self.server.server_address[:2]
+        self.address = (str(host), int(port))
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="snnedge-http", daemon=True)
 

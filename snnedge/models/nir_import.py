@@ -136,6 +136,13 @@ class _Map:
     delays: Optional[np.ndarray] = None  # per source neuron (only at the start of a chain)
 
     @property
+    def w(self) -> np.ndarray:
+        """The weight of a dense or conv map (which always has one)."""
+        if self.weight is None:
+            raise AssertionError(f"{self.kind} map without a weight")
+        return self.weight
+
+    @property
     def n_in(self) -> int:
         return int(np.prod(self.in_shape))
 
@@ -153,7 +160,9 @@ class _Map:
             return self.weight @ x
         c, h, w = _chw(self.in_shape)
         if self.kind == "conv":
-            return conv2d(x.reshape(c, h, w), self.weight, self.stride, self.padding).reshape(-1)
+            return conv2d(x.reshape(c, h, w), self.w, self.stride, self.padding).reshape(-1)
+        if self.pool is None:
+            raise AssertionError(f"{self.kind} map without pool parameters")
         mode, k, s, p = self.pool
         kern = np.zeros((c, c, k[0], k[1]))
         for ch in range(c):
@@ -162,7 +171,7 @@ class _Map:
 
     def to_dense(self, node: str) -> np.ndarray:
         if self.kind == "dense":
-            return self.weight
+            return self.w
         if self.n_in * self.n_out > MAX_DENSE:
             raise NIRImportError(node, f"composing this chain needs a {self.n_out}x{self.n_in} dense matrix "
                                        f"(more than {MAX_DENSE} entries); only conv after sum pooling is folded")
@@ -254,7 +263,7 @@ def _compose(name: str, first: _Map, second: _Map) -> _Map:
         if k == s and p == (0, 0) and h % k[0] == 0 and w % k[1] == 0:
             # conv over a k-pooled grid == conv with the kernel repeated k times, stride and
             # padding multiplied by k (exact when the pool covers the input without remainder)
-            kern = np.repeat(np.repeat(second.weight, k[0], axis=2), k[1], axis=3)
+            kern = np.repeat(np.repeat(second.w, k[0], axis=2), k[1], axis=3)
             if mode == "avg":
                 kern = kern / (k[0] * k[1])
             stride = (second.stride[0] * k[0], second.stride[1] * k[1])
@@ -560,7 +569,7 @@ def _path_connection(path: List[str], nodes: Dict[str, Any], shapes: Dict[str, T
     name = "->".join(p for p in path)
     delay = m.delay + (1 if recurrent else 0)
     if m.kind == "conv" and len(shapes[target]) == 3:
-        return FloatConnection(name, "input" if src == inp else src, target, "conv", m.weight, m.stride,
+        return FloatConnection(name, "input" if src == inp else src, target, "conv", m.w, m.stride,
                                m.padding, delay, m.delays, recurrent, tuple(path[1:-1]))
     if m.kind == "identity":
         w = np.eye(m.n_in)

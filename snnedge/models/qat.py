@@ -15,7 +15,7 @@ so that the forward pass computes exactly the values the integer engine will.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def weight_shift(max_abs_contribution: float, bits: int = 8) -> int:
     return min(16, math.ceil(math.log2(max_abs_contribution / wmax)))
 
 
-def quant_weight_np(w: np.ndarray, scale: float, bits: int = 8, shift: int = None) -> np.ndarray:
+def quant_weight_np(w: np.ndarray, scale: float, bits: int = 8, shift: Optional[int] = None) -> np.ndarray:
     """Float weights as the engine sees them: ``clip(round(w * scale / 2^shift)) * 2^shift / scale``."""
     w = np.asarray(w, np.float64)
     if shift is None:
@@ -66,7 +66,7 @@ def _ste(x: Any, q: Any) -> Any:
     return x + (q - x).detach()
 
 
-def fake_quant_weight(w: Any, scale: float, bits: int = 8, shift: int = None) -> Any:
+def fake_quant_weight(w: Any, scale: float, bits: int = 8, shift: Optional[int] = None) -> Any:
     """Torch version of :func:`quant_weight_np` with a straight-through gradient."""
     torch = _torch()
     with torch.no_grad():

@@ -377,7 +377,7 @@ def build_integer_model(net: FloatNetwork, vmax: Dict[str, float], state_bits: i
                                         layer=c.target, problem="conv scale")
             contrib = c.weight * ch_scale[:, None, None, None]
             w, shift, clipped = _int_weights(contrib, weight_bits)
-            conn = Conv2d(_safe(c.name), _lname(c.source), _lname(c.target), w, stride=c.stride, padding=c.padding,
+            conn: Any = Conv2d(_safe(c.name), _lname(c.source), _lname(c.target), w, stride=c.stride, padding=c.padding,
                           shift=shift, delay=c.delay, weight_bits=weight_bits)
         else:
             contrib = c.weight * row[:, None]
@@ -493,7 +493,7 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
     """
     samples = list(calibration)
     target = dict(target or {"output_agreement": 0.95, "count_error": 0.05})
-    fstats = _float_stats(net, samples, n_steps) if samples else {"vmax": {}, "counts": [], "totals": {}, "steps": 0}
+    fstats: Dict[str, Any] = _float_stats(net, samples, n_steps) if samples else {"vmax": {}, "counts": [], "totals": {}, "steps": 0}
     vmax = dict(fstats["vmax"])
     warnings: List[str] = []
     if not samples:
@@ -532,8 +532,8 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
             errs.append(float(np.abs(counts - fc).sum() / max(float(fc.sum()), 1.0)))
             if labels is not None:
                 correct += dec == int(labels[k])
-        n = max(1, len(samples))
-        oa = agree / n
+        n_samples = max(1, len(samples))
+        oa = agree / n_samples
         cerr = float(np.mean(errs)) if errs else 0.0
         cmax = float(np.max(errs)) if errs else 0.0
         sa = {l: (layer_tot[l] / fstats["totals"][l]) if fstats["totals"].get(l) else (1.0 if layer_tot[l] == 0 else float("inf"))
@@ -541,7 +541,7 @@ def quantize(net: FloatNetwork, calibration: Sequence[Any] = (), labels: Optiona
         meets = bool(samples) and oa >= target.get("output_agreement", 0.0) and cerr <= target.get("count_error", float("inf"))
         results.append(dict(sb=sb, lk=lk, gran=gran, model=model, details=details, oa=oa, cerr=cerr, cmax=cmax, sa=sa,
                             layer_tot=layer_tot,
-                            acc=(correct / n) if labels is not None else None, meets=meets))
+                            acc=(correct / n_samples) if labels is not None else None, meets=meets))
     if not results:
         raise QuantizationError("invalid model: no quantization choice could be built: " + "; ".join(warnings),
                                 layer="", problem="no choice")
