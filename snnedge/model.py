@@ -68,16 +68,47 @@ def _tensor(name: str, what: str, values: ArrayLike, dtype: str) -> Dict[str, An
     }
 
 
+def _int(owner: str, what: str, v: Any) -> int:
+    """An integer parameter (Python or numpy integer, or an integral float); anything else is a
+    ModelError naming the layer or connection, not a numpy or int() error."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return int(v)
+    hint = ""
+    if isinstance(v, (float, np.floating)) and "decay" in what and 0.0 <= float(v) <= 1.0:
+        hint = f" (decay factors are Q0.16 integers: round({float(v)} * 65536) = {round(float(v) * DECAY_ONE)})"
+    raise ModelError(f"invalid model: {owner}: {what} must be an integer, found {v!r}{hint}",
+                     layer=owner, problem=f"{what} is not an integer")
+
+
+def _shape(owner: str, v: Any) -> List[int]:
+    """A shape: a positive integer or a sequence of them."""
+    dims = [v] if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise ModelError(f"invalid model: {owner}: shape must be a tuple of positive integers, found {v!r}",
+                         layer=owner, problem="bad shape")
+    out = [_int(owner, "shape", d) for d in dims]
+    if not out or any(d < 1 for d in out):
+        raise ModelError(f"invalid model: {owner}: shape must be a tuple of positive integers, found {v!r}",
+                         layer=owner, problem="bad shape")
+    return out
+
+
 def _weight_dtype(bits: int) -> str:
     return "int16" if bits == 16 else "int8"
 
 
-def _pair(v: Union[int, Sequence[int]]) -> List[int]:
-    if isinstance(v, (int, np.integer)):
+def _pair(v: Union[int, Sequence[int]], owner: str = "", what: str = "value") -> List[int]:
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return [int(v), int(v)]
-    a = [int(x) for x in v]
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+        raise ModelError(f"invalid model: {owner}: {what} must be an int or a pair, found {v!r}", layer=owner,
+                         problem="bad pair")
+    a = [_int(owner, what, x) for x in v]
     if len(a) != 2:
-        raise ModelError(f"invalid model: expected an int or a pair, found {v!r}", layer="", problem="bad pair")
+        raise ModelError(f"invalid model: {owner}: {what} must be an int or a pair, found {v!r}", layer=owner,
+                         problem="bad pair")
     return a
 
 
@@ -103,7 +134,10 @@ class Layer:
     theta_init: Optional[ArrayLike] = None
 
     def to_spec(self, extra_bias: Optional[np.ndarray] = None) -> Dict[str, Any]:
-        if self.neuron not in NEURON_KINDS:
+        if not isinstance(self.name, str):
+            raise ModelError(f"invalid model: a layer's name must be a string, found {self.name!r} "
+                             "(arguments are name, neuron kind, shape)", layer=str(self.name), problem="bad name")
+        if not isinstance(self.neuron, str) or self.neuron not in NEURON_KINDS:
             raise ModelError(
                 f"invalid model: {self.name}: unknown neuron kind {self.neuron!r} (expected one of {NEURON_KINDS})",
                 layer=self.name, problem="unknown neuron kind",
@@ -111,19 +145,19 @@ class Layer:
         spec: Dict[str, Any] = {
             "name": self.name,
             "neuron": self.neuron,
-            "shape": [int(d) for d in self.shape],
+            "shape": _shape(self.name, self.shape),
             "reset": self.reset,
-            "v_reset": int(self.v_reset),
-            "refractory": int(self.refractory),
-            "adapt_increment": int(self.adapt_increment),
-            "adapt_decay": int(self.adapt_decay),
+            "v_reset": _int(self.name, "v_reset", self.v_reset),
+            "refractory": _int(self.name, "refractory", self.refractory),
+            "adapt_increment": _int(self.name, "adapt_increment", self.adapt_increment),
+            "adapt_decay": _int(self.name, "adapt_decay", self.adapt_decay),
             "theta_state": bool(self.theta_state),
-            "state_bits": int(self.state_bits),
+            "state_bits": _int(self.name, "state_bits", self.state_bits),
         }
         for key in ("decay_mem", "decay_syn", "threshold"):
             val = getattr(self, key)
             if val is not None:
-                spec[key] = int(val)
+                spec[key] = _int(self.name, key, val)
         bias = None if self.bias is None else np.asarray(self.bias)
         if extra_bias is not None:
             bias = extra_bias if bias is None else np.broadcast_to(bias, extra_bias.shape) + extra_bias
@@ -138,32 +172,32 @@ class Layer:
 
 def IF(name: str, shape: Shape, threshold: int, **kw: Any) -> Layer:
     """Integrate-and-fire neurons (no leak)."""
-    return Layer(name, "IF", tuple(shape), threshold=threshold, **kw)
+    return Layer(name, "IF", tuple(_shape(name, shape)), threshold=threshold, **kw)
 
 
 def LIF(name: str, shape: Shape, decay_mem: int, threshold: int, **kw: Any) -> Layer:
     """Leaky integrate-and-fire neurons; ``decay_mem`` is the per-tick factor in Q0.16."""
-    return Layer(name, "LIF", tuple(shape), decay_mem=decay_mem, threshold=threshold, **kw)
+    return Layer(name, "LIF", tuple(_shape(name, shape)), decay_mem=decay_mem, threshold=threshold, **kw)
 
 
 def CubaLIF(name: str, shape: Shape, decay_mem: int, decay_syn: int, threshold: int, **kw: Any) -> Layer:
     """Current-based LIF: a decaying synaptic current drives a leaky membrane."""
-    return Layer(name, "CubaLIF", tuple(shape), decay_mem=decay_mem, decay_syn=decay_syn, threshold=threshold, **kw)
+    return Layer(name, "CubaLIF", tuple(_shape(name, shape)), decay_mem=decay_mem, decay_syn=decay_syn, threshold=threshold, **kw)
 
 
 def LI(name: str, shape: Shape, decay_mem: int, **kw: Any) -> Layer:
     """Leaky integrator readout (never spikes; read its potentials with Engine.state)."""
-    return Layer(name, "LI", tuple(shape), decay_mem=decay_mem, **kw)
+    return Layer(name, "LI", tuple(_shape(name, shape)), decay_mem=decay_mem, **kw)
 
 
 def CubaLI(name: str, shape: Shape, decay_mem: int, decay_syn: int, **kw: Any) -> Layer:
     """Current-based leaky integrator readout (never spikes)."""
-    return Layer(name, "CubaLI", tuple(shape), decay_mem=decay_mem, decay_syn=decay_syn, **kw)
+    return Layer(name, "CubaLI", tuple(_shape(name, shape)), decay_mem=decay_mem, decay_syn=decay_syn, **kw)
 
 
 def Integrator(name: str, shape: Shape, **kw: Any) -> Layer:
     """Integrator readout without leak (never spikes)."""
-    return Layer(name, "Integrator", tuple(shape), **kw)
+    return Layer(name, "Integrator", tuple(_shape(name, shape)), **kw)
 
 
 @dataclass(frozen=True)
@@ -219,7 +253,8 @@ class Dense:
         spec: Dict[str, Any] = {
             "kind": "Dense", "name": self.name, "source": self.source, "target": self.target,
             "weight": _tensor(self.name, "weight", self.weight, _weight_dtype(self.weight_bits)),
-            "shift": int(self.shift), "delay": int(self.delay), "weight_bits": int(self.weight_bits),
+            "shift": _int(self.name, "shift", self.shift), "delay": _int(self.name, "delay", self.delay),
+            "weight_bits": _int(self.name, "weight_bits", self.weight_bits),
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
@@ -248,8 +283,9 @@ class Conv2d:
         spec: Dict[str, Any] = {
             "kind": "Conv2d", "name": self.name, "source": self.source, "target": self.target,
             "weight": _tensor(self.name, "weight", self.weight, _weight_dtype(self.weight_bits)),
-            "stride": _pair(self.stride), "padding": _pair(self.padding),
-            "shift": int(self.shift), "delay": int(self.delay), "weight_bits": int(self.weight_bits),
+            "stride": _pair(self.stride, self.name, "stride"), "padding": _pair(self.padding, self.name, "padding"),
+            "shift": _int(self.name, "shift", self.shift), "delay": _int(self.name, "delay", self.delay),
+            "weight_bits": _int(self.name, "weight_bits", self.weight_bits),
         }
         if self.plasticity is not None:
             spec["plasticity"] = self.plasticity.to_spec()
@@ -273,11 +309,12 @@ class SumPool2d:
     def to_spec(self) -> Dict[str, Any]:
         spec: Dict[str, Any] = {
             "kind": "Pool2d", "name": self.name, "source": self.source, "target": self.target,
-            "mode": self.mode, "kernel": _pair(self.kernel), "padding": _pair(self.padding),
-            "weight": int(self.weight), "delay": int(self.delay),
+            "mode": self.mode, "kernel": _pair(self.kernel, self.name, "kernel"),
+            "padding": _pair(self.padding, self.name, "padding"),
+            "weight": _int(self.name, "weight", self.weight), "delay": _int(self.name, "delay", self.delay),
         }
         if self.stride is not None:
-            spec["stride"] = _pair(self.stride)
+            spec["stride"] = _pair(self.stride, self.name, "stride")
         return spec
 
 
@@ -326,7 +363,8 @@ class Sparse:
             "indptr": _tensor(self.name, "indptr", self.indptr, "uint32"),
             "indices": _tensor(self.name, "indices", self.indices, "uint32"),
             "weights": _tensor(self.name, "weights", self.weights, _weight_dtype(self.weight_bits)),
-            "shift": int(self.shift), "delay": int(self.delay), "weight_bits": int(self.weight_bits),
+            "shift": _int(self.name, "shift", self.shift), "delay": _int(self.name, "delay", self.delay),
+            "weight_bits": _int(self.name, "weight_bits", self.weight_bits),
         }
         if self.delays is not None:
             spec["delays"] = _tensor(self.name, "delays", self.delays, "uint32")
@@ -378,7 +416,11 @@ class Model:
         name: str = "",
     ) -> None:
         extra: Dict[str, np.ndarray] = {}
-        sizes = {l.name: int(np.prod(l.shape)) for l in layers}
+        for l in layers:
+            if not isinstance(l, Layer):
+                raise ModelError(f"invalid model: layers must be snnedge layers (se.LIF(...), se.Layer(...)), "
+                                 f"found {type(l).__name__}", layer="", problem="not a layer")
+        sizes = {l.name: int(np.prod(_shape(l.name, l.shape))) for l in layers}
         for c in connections:
             b = getattr(c, "bias", None)
             if b is not None:
@@ -389,8 +431,8 @@ class Model:
                 extra[c.target] = extra.get(c.target, 0) + b
         spec = {
             "name": name,
-            "tick_us": int(tick_us),
-            "input_shape": [int(d) for d in input_shape],
+            "tick_us": _int("model", "tick_us", tick_us),
+            "input_shape": _shape("input", input_shape),
             "layers": [l.to_spec(extra.get(l.name)) for l in layers],
             "connections": [c.to_spec() for c in connections],
         }

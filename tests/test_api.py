@@ -149,6 +149,32 @@ def test_model_errors_name_layer_and_problem():
         se.Engine(small_model()).state("nope")
 
 
+def test_misused_builders_raise_model_errors_not_numpy_ones():
+    """Arguments in the wrong order or of the wrong type: a ModelError naming the layer or
+    connection and the parameter, never a numpy/int() error or a silently wrong model."""
+    w = np.ones((2, 4), np.int8)
+    dense = [se.Dense("fc", "input", "o", w)]
+    cases = [
+        (lambda: se.Model((4,), 1000, [se.Layer("o", (2,), "IF")], dense), "o: shape"),
+        (lambda: se.Model((4,), 1000, [se.LIF("o", "2", decay_mem=60000, threshold=3)], dense), "o: shape"),
+        (lambda: se.Model((4,), 1000, [se.LIF("o", (2,), decay_mem=60000, threshold="x")], dense), "o: threshold"),
+        # a float factor would otherwise truncate to a decay of 0: the message gives the Q0.16 value
+        (lambda: se.Model((4,), 1000, [se.LIF("o", (2,), decay_mem=0.9, threshold=3)], dense), "58982"),
+        (lambda: se.Model((4,), 1000, [se.IF("o", (2,), threshold=1)],
+                          [se.Dense("fc", "input", "o", w, shift="2")]), "fc: shift"),
+        (lambda: se.Model((1, 4, 4), 1000, [se.IF("o", (1, 2, 2), threshold=1)],
+                          [se.Conv2d("c", "input", "o", np.ones((1, 1, 2, 2), np.int8), stride="2")]), "c: stride"),
+        (lambda: se.Model((4,), 1000.5, [se.IF("o", (2,), threshold=1)], dense), "tick_us"),
+        (lambda: se.Model((4,), 1000, ["o"], dense), "snnedge layers"),
+    ]
+    for build, where in cases:
+        with pytest.raises(se.ModelError, match=where):
+            build()
+    # integral numbers of any kind are fine, and a bare int is a 1-D shape
+    m = se.Model(np.int64(4), 1000.0, [se.LIF("o", 2, decay_mem=np.uint16(60000), threshold=3.0)], dense)
+    assert m.layer_shape("o") == (2,)
+
+
 def test_model_file_round_trip_and_corruption(tmp_path):
     model = small_model(name="small")
     path = tmp_path / "m.snnm"
