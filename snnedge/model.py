@@ -99,7 +99,7 @@ def _weight_dtype(bits: int) -> str:
     return "int16" if bits == 16 else "int8"
 
 
-def _pair(v: Union[int, Sequence[int]], owner: str = "", what: str = "value") -> List[int]:
+def _pair(v: Any, owner: str = "", what: str = "value") -> List[int]:
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return [int(v), int(v)]
     if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
