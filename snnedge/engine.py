@@ -13,19 +13,23 @@ from .errors import ShapeError
 from .model import Model
 
 
-def _spikes(raw: bytearray) -> np.ndarray:
-    return np.frombuffer(raw, SPIKE_DTYPE)
-
-
-_NO_BYTES = np.zeros(0, np.uint8)
+_U8 = np.dtype(np.uint8)  # a dtype object: np.frombuffer converts np.uint8 on every call
+_NO_BYTES = np.zeros(0, _U8)
 _NO_BYTES.flags.writeable = False
+_NO_SPIKES = np.zeros(0, SPIKE_DTYPE)
+
+
+def _spikes(raw: bytearray) -> np.ndarray:
+    # Most calls finish no output spike: a fresh view of one empty array is cheaper than
+    # np.frombuffer (and behaves the same: empty, not owning its data).
+    return np.frombuffer(raw, SPIKE_DTYPE) if raw else _NO_SPIKES.view()
 
 
 def _event_bytes(events: Any) -> np.ndarray:
     """The bytes of the events as uint8, without a copy for EVENT_DTYPE arrays."""
     if not (type(events) is np.ndarray and events.dtype is EVENT_DTYPE and events.flags.c_contiguous):
         events = as_events(events)
-    return np.frombuffer(events, np.uint8) if events.size else _NO_BYTES
+    return np.frombuffer(events, _U8) if events.size else _NO_BYTES
 
 
 class Engine:
@@ -66,10 +70,15 @@ class Engine:
         """
         # The body of _event_bytes and _spikes, inlined: streaming calls this once per chunk
         # (often a few hundred events), where two extra Python calls are a measurable share.
-        if not (type(events) is np.ndarray and events.dtype is EVENT_DTYPE and events.flags.c_contiguous):
-            events = as_events(events)
-        raw = self._core.feed(np.frombuffer(events, np.uint8) if events.size else _NO_BYTES)
-        return np.frombuffer(raw, SPIKE_DTYPE)
+        if type(events) is np.ndarray and events.dtype is EVENT_DTYPE:
+            try:
+                data = np.frombuffer(events, _U8)  # raises for a non-contiguous view
+            except ValueError:
+                data = np.frombuffer(np.ascontiguousarray(events), _U8)
+        else:
+            data = _event_bytes(events)
+        raw = self._core.feed(data)
+        return np.frombuffer(raw, SPIKE_DTYPE) if raw else _NO_SPIKES.view()
 
     def advance(self, t_us: int) -> np.ndarray:
         """Declares time ``t_us`` reached: computes every tick up to and including the one that
