@@ -561,6 +561,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(a.func(a))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`snnedge info MODEL | head`): stop quietly, as Unix tools do, and
+        # keep Python from complaining again when it flushes stdout at exit
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except (SnnEdgeError, OSError, ValueError) as e:
         print(f"snnedge: error: {e}", file=sys.stderr)
         return 1

@@ -384,3 +384,18 @@ def test_theta_init_is_a_per_neuron_threshold(tmp_path):
         se.Model((1,), 1000, [se.IF("o", (3,), threshold=8, theta_init=[1, 2])], [se.Dense("fc", "input", "o", w)])
     with pytest.raises(se.ModelError, match="does not spike"):
         se.Model((1,), 1000, [se.LI("o", (3,), decay_mem=3, theta_init=[1, 2, 3])], [se.Dense("fc", "input", "o", w)])
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly():
+    """`snnedge info MODEL | head`: when the reader has gone, the command stops without a
+    traceback or an error message (exit status 141, as for SIGPIPE)."""
+    model = os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm")
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before anything is written
+    try:
+        p = subprocess.run([sys.executable, "-m", "snnedge", "info", model], stdout=w, stderr=subprocess.PIPE,
+                           timeout=60)
+    finally:
+        os.close(w)
+    assert p.returncode == 141
+    assert p.stderr == b""
