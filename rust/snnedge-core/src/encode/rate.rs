@@ -70,10 +70,11 @@ pub struct RateEncoder {
     act_keys: Vec<u64>,
     act_thr: Vec<u64>,
     act_ch: Vec<u32>,
-    /// Scratch: per active channel, whether it fires in the current step.
-    hits: Vec<u8>,
-    /// Scratch: the channels that fired in the current step.
-    fired: Vec<u32>,
+    /// Scratch: per 64 active channels, which fire in the current step (bit `j`: active
+    /// channel `64g + j`).
+    masks: Vec<u64>,
+    /// Scratch: the record word of each active channel.
+    act_words: Vec<u64>,
 }
 
 impl RateEncoder {
@@ -99,8 +100,8 @@ impl RateEncoder {
             act_keys: Vec::with_capacity(n),
             act_thr: Vec::with_capacity(n),
             act_ch: Vec::with_capacity(n),
-            hits: Vec::with_capacity(n),
-            fired: vec![0; n],
+            masks: Vec::new(),
+            act_words: Vec::with_capacity(n),
             params,
         })
     }
@@ -183,30 +184,45 @@ impl RateEncoder {
                 self.act_ch.push(c as u32);
             }
         }
-        self.hits.clear();
-        self.hits.resize(self.act_ch.len(), 0);
         let k0 = self.clock.next_index();
         match self.params.mode {
             RateMode::Poisson => {
+                // Per step, the draws of every active channel in one branch-free loop per 64
+                // channels (the compiler runs it on vector lanes; a spike is a coin flip the
+                // branch predictor cannot learn) into a bit mask, then the events of the set
+                // bits, in channel order, straight into the output.
+                //
+                // Why masks: the loop that compacted a byte per channel into a list of firing
+                // channels cost as much as the draws (a store and an add per channel, firing
+                // or not); walking the set bits costs per firing channel only.
+                let groups = self.act_ch.len().div_ceil(64);
+                self.masks.clear();
+                self.masks.resize(groups, 0);
+                self.act_words.clear();
+                self.act_words.extend(self.act_ch.iter().map(|&c| self.words[c as usize]));
                 for k in k0..k0.saturating_add(steps) {
-                    // Decide every channel first in one branch-free loop over parallel arrays
-                    // (the compiler runs it on vector lanes; a spike is a coin flip the branch
-                    // predictor cannot learn), then write the spikes.
-                    for ((h, &key), &thr) in self.hits.iter_mut().zip(&self.act_keys).zip(&self.act_thr) {
-                        *h = ((draw(key, k) >> 11) < thr) as u8;
-                    }
-                    // Compact the firing channels without a branch, then write them.
-                    // (Through a local slice: a store through `self.fired` made the loop reload
-                    // the vector's pointer at every channel.)
-                    let fired = &mut self.fired[..];
-                    let mut m = 0usize;
-                    for (&h, &c) in self.hits.iter().zip(&self.act_ch) {
-                        fired[m] = c;
-                        m += h as usize;
+                    let mut total = 0usize;
+                    for ((m, keys), thrs) in
+                        self.masks.iter_mut().zip(self.act_keys.chunks(64)).zip(self.act_thr.chunks(64))
+                    {
+                        let mut mask = 0u64;
+                        for (j, (&key, &thr)) in keys.iter().zip(thrs).enumerate() {
+                            mask |= (((draw(key, k) >> 11) < thr) as u64) << j;
+                        }
+                        *m = mask;
+                        total += mask.count_ones() as usize;
                     }
                     let t = self.clock.time_of(k);
-                    for (slot, &c) in out.append_slots(m).iter_mut().zip(&fired[..m]) {
-                        *slot = event_from_words(t, self.words[c as usize]);
+                    let slots = out.append_slots(total);
+                    let mut i = 0;
+                    for (&mask, words) in self.masks.iter().zip(self.act_words.chunks(64)) {
+                        let mut mask = mask;
+                        while mask != 0 {
+                            let j = mask.trailing_zeros() as usize;
+                            mask &= mask - 1;
+                            slots[i] = event_from_words(t, words[j]);
+                            i += 1;
+                        }
                     }
                 }
             }
