@@ -6,10 +6,9 @@
 //! cutting the input into blocks changes nothing), straight into the memory of the numpy
 //! array that is returned (`uint64`, two words per `EVENT_DTYPE` record), see [`Output`].
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{IntoPyDict, PyList, PySlice};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use pyo3::types::IntoPyDict;
 
 use snnedge_core::encode::audio::{AudioCode, AudioEncoder, AudioParams};
 use snnedge_core::encode::delta::{DeltaEncoder, DeltaMode, DeltaParams};
@@ -48,169 +47,33 @@ fn put_words(words: &mut [u64], events: &[Event]) {
     }
 }
 
-/// Output arrays of at least this many bytes are kept for reuse (see [`POOL`]).
-const POOL_MIN_BYTES: usize = 1 << 20;
-
-/// Output arrays of more than this many bytes are not kept.
-const POOL_MAX_BYTES: usize = 1 << 28;
-
-/// Output arrays kept at most.
-const POOL_SLOTS: usize = 2;
-
-/// Large output arrays, kept so that a later call can write into their memory once the
-/// arrays given out as views of them have been dropped.
-///
-/// Why: the memory of a fresh array is mapped on first write, and the kernel clears every
-/// page it maps; for the frame emulator's 50 MB of events that clearing was a fifth of the
-/// call, for the rate encoder's 4 MB the page faults a quarter. Streaming use calls an
-/// encoder again and again with outputs of similar size, so the returned array is a view
-/// of a kept array (`base`), and a kept array whose only reference is this pool (every view
-/// dropped: a view holds a reference to its base) is written again instead of a fresh one.
-/// The cost: up to [`POOL_SLOTS`] arrays of at most [`POOL_MAX_BYTES`] stay allocated after
-/// use. Rejected: a pool of Rust `Vec`s under the arrays (needs `unsafe` to hand numpy
-/// borrowed memory, and a `Vec` is not on huge pages); setting the C allocator's thresholds
-/// (process-wide, also changing what numpy does).
-static POOL: Mutex<Vec<Py<PyArray1<u64>>>> = Mutex::new(Vec::new());
-
-/// `sys.getrefcount` of an object whose only reference is one `Py` (such as a kept array
-/// that no view uses), measured once on a fresh list: the count also includes the call's
-/// own references, which depend on the Python version. (`Py_REFCNT` would need `unsafe`.)
-static FREE_REFS: OnceLock<isize> = OnceLock::new();
-
-fn ref_count(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<isize> {
-    py.import("sys")?.getattr("getrefcount")?.call1((obj,))?.extract()
-}
-
-/// Whether `arr`, held by the pool, is held by nothing else.
-fn is_free(py: Python<'_>, arr: &Py<PyArray1<u64>>) -> PyResult<bool> {
-    let free = match FREE_REFS.get() {
-        Some(&v) => v,
-        None => {
-            let probe = PyList::empty(py).into_any().unbind();
-            let v = ref_count(py, probe.bind(py))?;
-            *FREE_REFS.get_or_init(|| v)
-        }
-    };
-    Ok(ref_count(py, arr.bind(py).as_any())? == free)
-}
-
-/// The pool, unless it is in use: by another thread (which may have let this one run while
-/// it calls Python), or by this one (a finaliser run by Python's garbage collector during a
-/// pool operation calling an encoder). The caller then goes without the pool, which is
-/// never wrong, instead of waiting (a deadlock in the second case).
-fn pool_guard() -> Option<MutexGuard<'static, Vec<Py<PyArray1<u64>>>>> {
-    match POOL.try_lock() {
-        Ok(g) => Some(g),
-        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
-}
-
-/// Whether an array of `words` 64-bit words is pooled.
-fn poolable(words: usize) -> bool {
-    (POOL_MIN_BYTES..=POOL_MAX_BYTES).contains(&words.saturating_mul(8))
-}
-
-/// A kept array that no view uses any more, grown to at least `words` words if it is
-/// smaller (the largest free one is taken).
-fn take_pooled<'py>(py: Python<'py>, words: usize) -> PyResult<Option<Events<'py>>> {
-    let found = {
-        let Some(pool) = pool_guard() else { return Ok(None) };
-        let mut best: Option<&Py<PyArray1<u64>>> = None;
-        for a in pool.iter() {
-            if is_free(py, a)? && best.is_none_or(|b| b.bind(py).len() < a.bind(py).len()) {
-                best = Some(a);
-            }
-        }
-        // Taking a new reference here, under the lock, marks the array as in use.
-        best.map(|a| a.clone_ref(py))
-    };
-    let Some(arr) = found else { return Ok(None) };
-    let arr = arr.into_bound(py);
-    if arr.len() < words {
-        let kwargs = [("refcheck", false)].into_py_dict(py)?;
-        arr.call_method("resize", ((words,),), Some(&kwargs))?;
-    }
-    Ok(Some(arr))
-}
-
-/// Keeps `arr` (just allocated) if a slot is empty or holds an array no view uses.
-fn offer_to_pool(py: Python<'_>, arr: &Events<'_>) -> PyResult<bool> {
-    let dropped;
-    {
-        let Some(mut pool) = pool_guard() else { return Ok(false) };
-        if pool.len() < POOL_SLOTS {
-            pool.push(arr.clone().unbind());
-            return Ok(true);
-        }
-        let mut free = None;
-        for (i, a) in pool.iter().enumerate() {
-            if is_free(py, a)? {
-                free = Some(i);
-                break;
-            }
-        }
-        let Some(free) = free else { return Ok(false) };
-        dropped = core::mem::replace(&mut pool[free], arr.clone().unbind());
-    }
-    // Released after the lock (freeing an array runs no Python code, but stay safe).
-    drop(dropped);
-    Ok(true)
-}
-
-/// Removes `arr` from the pool (it grew past [`POOL_MAX_BYTES`]); false if the pool was
-/// in use (the array then stays pooled).
-fn remove_from_pool(arr: &Events<'_>) -> bool {
-    let removed: Vec<_> = {
-        let Some(mut pool) = pool_guard() else { return false };
-        let (gone, kept) = core::mem::take(&mut *pool).into_iter().partition(|a| a.as_ptr() == arr.as_ptr());
-        *pool = kept;
-        gone
-    };
-    drop(removed);
-    true
-}
-
 /// The events of one call, written by the encoder into the numpy array that is returned.
 ///
 /// Why not a `Vec` handed to numpy: a fresh `Vec` of tens of MB is page-faulted 4 KiB at a
 /// time, which cost a third of the latency encoder's time; numpy puts large arrays on
-/// transparent huge pages. So the array is allocated first (or taken from [`POOL`]), from an
-/// estimate (exact where it is cheap, such as the latency code's count of values above
-/// threshold), the encoder writes each event into it once through a [`SliceSink`], the
-/// array grows (`ndarray.resize`, a `realloc` that remaps rather than copies large blocks)
-/// when the events of the input not yet encoded would not fit at the density seen so far,
-/// and is cut to the events written at the end (a pooled array: a view of its first
-/// events). An estimate that is too low costs a copy of the events that spilled (kept by the
-/// sink in order), never a wrong result.
+/// transparent huge pages. So the array is allocated first, from an estimate (exact where
+/// it is cheap, such as the latency code's count of values above threshold), the encoder
+/// writes each event into it once through a [`SliceSink`], the array grows (`ndarray.resize`,
+/// a `realloc` that remaps rather than copies large blocks) when the events of the input
+/// not yet encoded would not fit at the density seen so far, and is cut to the events
+/// written at the end. An estimate that is too low costs a copy of the events that spilled
+/// (kept by the sink in order), never a wrong result.
 struct Output<'py> {
     arr: Events<'py>,
     /// Events written.
     n: usize,
     /// Room in events.
     cap: usize,
-    /// Whether `arr` is kept in [`POOL`] (the result is then a view of it).
-    pooled: bool,
 }
 
 impl<'py> Output<'py> {
-    /// An array with room for at least `cap` events: a free pooled one, or one from
-    /// `numpy.empty` (`zeros` costs a `memset` of the whole array when the allocator reuses
-    /// memory, and every slot handed to the encoder is written before the array is returned;
-    /// the rest is cut off).
+    /// An array with room for `cap` events, from `numpy.empty`: `zeros` costs a `memset`
+    /// of the whole array when the allocator reuses memory, and every slot handed to the
+    /// encoder is written before the array is returned (the rest is cut off).
     fn new(py: Python<'py>, cap: usize) -> PyResult<Self> {
-        let words = cap.saturating_mul(2);
-        if poolable(words) {
-            if let Some(arr) = take_pooled(py, words)? {
-                let cap = arr.len() / 2;
-                return Ok(Output { arr, n: 0, cap, pooled: true });
-            }
-        }
         let np = py.import("numpy")?;
-        let arr = np.getattr("empty")?.call1((words, np.getattr("uint64")?))?;
-        let arr = arr.cast_into::<PyArray1<u64>>()?;
-        let pooled = poolable(words) && offer_to_pool(py, &arr)?;
-        Ok(Output { arr, n: 0, cap, pooled })
+        let arr = np.getattr("empty")?.call1((2 * cap, np.getattr("uint64")?))?;
+        Ok(Output { arr: arr.cast_into::<PyArray1<u64>>()?, n: 0, cap })
     }
 
     /// Runs `f` with the GIL released on a sink over the free part of the array; events that
@@ -279,16 +142,8 @@ impl<'py> Output<'py> {
         Ok(())
     }
 
-    /// The array cut to the events written (a pooled array: a view of its first events, or,
-    /// if it grew past [`POOL_MAX_BYTES`], the array itself, no longer pooled).
+    /// The array cut to the events written.
     fn finish(mut self, py: Python<'py>) -> PyResult<Events<'py>> {
-        if self.pooled && !poolable(2 * self.cap) && remove_from_pool(&self.arr) {
-            self.pooled = false;
-        }
-        if self.pooled {
-            let view = self.arr.get_item(PySlice::new(py, 0, (2 * self.n) as isize, 1))?;
-            return Ok(view.cast_into::<PyArray1<u64>>()?);
-        }
         if self.cap != self.n {
             self.resize(py, self.n)?;
         }
