@@ -27,7 +27,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..devices import (AnalogSerialSource, ReplaySource, SerialSource, SimulatedSource, Source, UdpSource, image_source,
+from ..devices import (AnalogSerialSource, Aedat4TcpSource, ReplaySource, SerialSource, SimulatedSource, Source, TcpServerSource,
+                       TcpSource, UdpSource, image_source,
                        now_ns, wav_source)
 from ..devices.base import Counters
 from ..engine import Engine
@@ -81,6 +82,14 @@ def build_source(cfg: SourceConfig) -> Source:
     if cfg.kind == "serial":
         return SerialSource(o["url"], baudrate=o["baudrate"], reconnect_min_s=o["reconnect_min_s"],
                             reconnect_max_s=o["reconnect_max_s"], read_timeout_s=o["read_timeout_s"])
+    if cfg.kind == "tcp":
+        timing = {k: o[k] for k in ("reconnect_min_s", "reconnect_max_s", "read_timeout_s")}
+        if o["format"] == "aedat4":
+            return Aedat4TcpSource("aedat4+tcp://" + o["connect"], width=o["width"], height=o["height"],
+                                   max_packet_bytes=o["max_packet_bytes"], **timing)
+        if o["listen"] is not None:
+            return TcpServerSource("tcp-listen://" + o["listen"], on_second=o["on_second"], **timing)
+        return TcpSource("tcp://" + o["connect"], **timing)
     if cfg.kind == "udp":
         return UdpSource(o["bind"], format=o["format"], width=o["width"], height=o["height"])
     if cfg.kind == "replay":
