@@ -447,3 +447,46 @@ def test_tcp_source_config_is_validated_with_the_key_named():
     list(s.packets())  # closed: ends at once and releases the port
     a = build_source(cfg(connect="127.0.0.1:1", format="aedat4", width=10, height=20).source)
     assert isinstance(a, Aedat4TcpSource) and (a.width, a.height) == (10, 20)
+
+
+# ---- resident memory: the heap trimmer (snnedge/daemon/memory.py) ------------------------------
+
+
+def test_heap_trimmer_runs_only_when_due_and_after_activity(monkeypatch):
+    from snnedge.daemon import memory
+
+    calls: List[int] = []
+    now = [1000.0]
+    monkeypatch.setattr(memory.time, "monotonic", lambda: now[0])
+    t = memory.HeapTrimmer(interval_s=60.0, trim=lambda pad: calls.append(pad) or 1)
+    assert t.available and t.seconds_to_next() == 60.0
+    assert not t.maybe(10)          # not due yet
+    now[0] += 60
+    assert t.maybe(10) and calls == [0]
+    now[0] += 60
+    assert not t.maybe(10)          # due, but nothing happened since: an idle daemon stays asleep
+    now[0] += 30
+    assert not t.maybe(11)          # activity, but not due
+    now[0] += 30
+    assert t.maybe(11) and t.calls == 2
+    off = memory.HeapTrimmer(interval_s=0.0, trim=lambda pad: 1)
+    assert not off.available and off.seconds_to_next() is None and not off.maybe(1)
+
+
+def test_heap_trim_gives_back_freed_memory_and_heap_info_sees_it():
+    from snnedge.daemon import memory
+
+    if memory._malloc_trim is None or memory._mallinfo2 is None:
+        pytest.skip("not glibc >= 2.33")
+    before = memory.heap_info()
+    assert before["in_use"] > 0 and before["system"] >= before["in_use"] - before["free"]
+    # fragment the heap the way the reader/processing threads do: many blocks, every other freed
+    blocks = [bytearray(4096) for _ in range(4096)]
+    del blocks[::2]
+    mid = memory.heap_info()
+    assert mid["free"] >= before["free"] + 2048 * 4096 // 2
+    t = memory.HeapTrimmer(interval_s=1e-9)
+    time.sleep(0.001)
+    assert t.maybe("activity")
+    del blocks
+    assert t.calls == 1 and t.released_bytes >= 0

@@ -40,6 +40,7 @@ from ..stream import Stream, WindowResult, _labels_of, check_model_for_sensor
 from .config import DaemonConfig, SinkConfig, SourceConfig, load_config
 from .http import MetricsServer, Metric, cpu_seconds, render_prometheus, resident_memory_bytes
 from .logs import setup_logging
+from .memory import HeapTrimmer, heap_info
 from .notify import Notifier
 
 log = logging.getLogger("snnedge.daemon")
@@ -232,6 +233,7 @@ class Daemon:
         self.last_result_ns: Optional[int] = None
         self.ready = threading.Event()
         self.model_path = config.model_path
+        self.heap_trimmer = HeapTrimmer()  # see snnedge/daemon/memory.py for why
 
     # -- requests from signals or other threads --------------------------------------------
 
@@ -350,6 +352,9 @@ class Daemon:
                 timeout = max(0.0, next_ping - time.monotonic())
             if self.checkpoint.interval_s > 0:
                 timeout = min(timeout if timeout is not None else 3600.0, self.checkpoint.interval_s)
+            trim_in = self.heap_trimmer.seconds_to_next()
+            if trim_in is not None:
+                timeout = trim_in if timeout is None else min(timeout, trim_in)
             if not self._requests:
                 try:
                     select.select([self._wake_r], [], [], timeout)
@@ -372,6 +377,8 @@ class Daemon:
                         return 1
                     log.info("source ended", extra={"fields": {"event": "daemon.source_ended"}})
                     return 0
+            if self.stream is not None:
+                self.heap_trimmer.maybe(self.stream.counters.get("events_in"))
             if interval and time.monotonic() >= next_ping:
                 if self._healthy_for_watchdog(interval):
                     self.notifier.watchdog()
@@ -513,6 +520,14 @@ class Daemon:
         m.append(("snnedge_synops_per_second", "gauge", "Synaptic operations per second over the last 10 s.",
                   [({}, round(self.synops_per_second(), 1))]))
         m.append(("snnedge_resident_memory_bytes", "gauge", "Resident set size.", [({}, resident_memory_bytes())]))
+        heap = heap_info()
+        if heap:
+            m.append(("snnedge_heap_bytes", "gauge", "C heap (glibc malloc, all arenas): in use, free but kept, "
+                      "from the system.", [({"kind": k}, float(v)) for k, v in sorted(heap.items())]))
+        counter("snnedge_heap_trims_total", "malloc_trim calls (at most one a minute, only after activity).",
+                self.heap_trimmer.calls)
+        counter("snnedge_heap_trim_released_bytes_total", "Resident memory malloc_trim gave back.",
+                self.heap_trimmer.released_bytes)
         counter("snnedge_cpu_seconds_total", "User and system CPU time.", round(cpu_seconds(), 3))
         counter("snnedge_reconnects_total", "Reconnections to the source.", snap.get("reconnects"))
         counter("snnedge_disconnects_total", "Source links lost.", snap.get("disconnects"))
