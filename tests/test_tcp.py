@@ -478,13 +478,14 @@ def test_heap_trim_gives_back_freed_memory_and_heap_info_sees_it():
 
     if memory._malloc_trim is None or memory._mallinfo2 is None:
         pytest.skip("not glibc >= 2.33")
-    before = memory.heap_info()
-    assert before["in_use"] > 0 and before["system"] >= before["in_use"] - before["free"]
     # fragment the heap the way the reader/processing threads do: many blocks, every other freed
     blocks = [bytearray(4096) for _ in range(4096)]
-    del blocks[::2]
+    before = memory.heap_info()
+    assert before["in_use"] >= 4096 * 4096 and before["system"] >= before["in_use"]
+    del blocks[::2]  # 2048 holes between live blocks: malloc keeps them, as free
     mid = memory.heap_info()
-    assert mid["free"] >= before["free"] + 2048 * 4096 // 2
+    assert mid["free"] - before["free"] >= 0.9 * 2048 * 4096
+    assert before["in_use"] - mid["in_use"] >= 0.9 * 2048 * 4096
     t = memory.HeapTrimmer(interval_s=1e-9)
     time.sleep(0.001)
     assert t.maybe("activity")
