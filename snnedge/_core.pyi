@@ -1,11 +1,11 @@
 """Type stubs of the native module snnedge._core (checked against the build by mypy.stubtest)."""
-from typing import Any, Dict, List, Optional, Sequence, Tuple, final
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "CompiledModel", "Engine", "EventReader", "EventWriter", "probe", "EVENT_RECORD_BYTES", "SPIKE_RECORD_BYTES",
+    "CompiledModel", "Engine", "EventReader", "EventWriter", "Aedat4StreamDecoder", "probe", "EVENT_RECORD_BYTES", "SPIKE_RECORD_BYTES",
     "MODEL_FORMAT_VERSION", "__version__",
     "RateEncoder", "LatencyEncoder", "PopulationEncoder", "DeltaEncoder", "AudioEncoder", "FrameEncoder",
 ]
@@ -102,6 +102,24 @@ class EventWriter:
     def close(self) -> None: ...
     @property
     def events_written(self) -> int: ...
+
+@final
+class Aedat4StreamDecoder:
+    """The packet decoder of an AEDAT 4 network stream, built from its size-prefixed IOHeader;
+    ``decode`` takes one whole packet (8-byte header included) and returns uint64 words (two per
+    EVENT_DTYPE record) and the fault that rejected the packet, or None."""
+
+    max_packet_bytes: ClassVar[int]
+    def __new__(cls, header: bytes) -> Aedat4StreamDecoder: ...
+    def decode(self, packet: bytes) -> Tuple[npt.NDArray[np.uint64], Optional[Any]]: ...
+    @property
+    def sensor_size(self) -> Optional[Tuple[int, int]]: ...
+    @property
+    def compression(self) -> int: ...
+    @property
+    def event_streams(self) -> List[int]: ...
+    @property
+    def streams(self) -> List[Tuple[int, str]]: ...
 
 def probe(path: str, format: Optional[str] = None) -> Dict[str, Any]: ...
 

@@ -479,7 +479,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     sm = sub.add_parser("simulate", help="a sensor simulator speaking the wire protocol over a pty, TCP or UDP")
     where = sm.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="a pseudo-terminal (default); its path is printed")
-    where.add_argument("--listen", default=None, metavar="HOST:PORT", help="a TCP server (hosts use socket://)")
+    where.add_argument("--listen", default=None, metavar="HOST:PORT",
+                       help="a TCP server (hosts use tcp:// or socket://)")
+    where.add_argument("--connect", default=None, metavar="HOST:PORT",
+                       help="dial a host that listens (tcp-listen://), redialling when it is not there")
     where.add_argument("--udp", default=None, metavar="HOST:PORT", help="send datagrams to this address")
     sm.add_argument("--link", default=None, help="with --pty: also make this symlink to the pty (stable path)")
     sm.add_argument("--format", default="snnedge", choices=["snnedge", "aestream"], help="UDP datagram format")

@@ -313,7 +313,8 @@ def test_daemon_end_to_end_signals_metrics_sinks(tmp_path, cleanup):
         assert status == 200
         for name in ("snnedge_events_in_total", "snnedge_events_dropped_total", "snnedge_decisions_total",
                      'snnedge_latency_microseconds{quantile="0.99"}', "snnedge_synops_per_second",
-                     "snnedge_resident_memory_bytes", "snnedge_reconnects_total", "snnedge_frames_bad_total"):
+                     "snnedge_resident_memory_bytes", "snnedge_heap_trims_total", "snnedge_reconnects_total",
+                     "snnedge_frames_bad_total"):
             assert name in text, name
         wait_until(lambda: 'reason="link"' in http_get(http_port, "/metrics")[1], 10, "link drops counted")
 

@@ -68,11 +68,25 @@ MODEL_KEYS: Dict[str, Key] = {
 }
 
 SOURCE_COMMON: Dict[str, Key] = {
-    "kind": Key((str,), REQUIRED, _one_of("serial", "udp", "replay", "simulated", "analog", "wav", "images"))}
+    "kind": Key((str,), REQUIRED, _one_of("serial", "tcp", "udp", "replay", "simulated", "analog", "wav", "images"))}
 SOURCE_KEYS: Dict[str, Dict[str, Key]] = {
     "serial": {
         "url": Key((str,), REQUIRED, doc="a pyserial URL or device path: /dev/ttyACM0, socket://host:port, loop://"),
         "baudrate": Key((int,), 3_000_000, _positive),
+        "reconnect_min_s": Key(NUM, 0.1, _positive),
+        "reconnect_max_s": Key(NUM, 5.0, _positive),
+        "read_timeout_s": Key(NUM, 0.5, _positive),
+    },
+    "tcp": {  # snnedge.devices.tcp: exactly one of connect (client) or listen (server)
+        "connect": Key((str,), None, _address, "connect to a sensor or server at host:port"),
+        "listen": Key((str,), None, _address, "listen at host:port for a sensor that connects (loopback: 127.0.0.1)"),
+        "format": Key((str,), "snnedge", _one_of("snnedge", "aedat4"),
+                      "snnedge wire-protocol frames, or the AEDAT 4 network stream (DV, dv-processing; connect only)"),
+        "on_second": Key((str,), "replace", _one_of("replace", "reject"),
+                         "listen: a second sensor connection replaces the first, or is refused"),
+        "width": Key((int,), None, _positive, "aedat4: override the sensor size of the stream's header"),
+        "height": Key((int,), None, _positive),
+        "max_packet_bytes": Key((int,), 16 << 20, _positive, "aedat4: largest packet accepted"),
         "reconnect_min_s": Key(NUM, 0.1, _positive),
         "reconnect_max_s": Key(NUM, 5.0, _positive),
         "read_timeout_s": Key(NUM, 0.5, _positive),
@@ -238,7 +252,23 @@ def validate(doc: Mapping[str, Any], path: Optional[str] = None) -> DaemonConfig
     model = _section("model", doc.get("model", {}), MODEL_KEYS)
     kind, src = _kinded("source", doc.get("source", {"kind": "simulated"}), SOURCE_COMMON, SOURCE_KEYS)
     src.pop("kind")
-    if kind in ("serial", "analog") and src["reconnect_max_s"] < src["reconnect_min_s"]:
+    if kind == "tcp":
+        if (src["connect"] is None) == (src["listen"] is None):
+            raise ConfigError("source.connect: a tcp source needs exactly one of connect (client) or listen (server)",
+                              key="source.connect", problem="connect or listen")
+        if src["format"] == "aedat4" and src["listen"] is not None:
+            raise ConfigError("source.listen: the AEDAT 4 network stream is read as a client (DV and dv-processing "
+                              "serve it); use connect", key="source.listen", problem="aedat4 needs connect")
+        if src["format"] == "snnedge" and (src["width"] or src["height"]):
+            raise ConfigError("source.width: a snnedge tcp source takes the size from the sensor's HELLO",
+                              key="source.width", problem="only for aedat4")
+        if (src["width"] is None) != (src["height"] is None):
+            raise ConfigError("source.height: give both width and height or neither", key="source.height",
+                              problem="width without height")
+        if not 8 <= src["max_packet_bytes"] <= 256 << 20:
+            raise ConfigError(f"source.max_packet_bytes: must be in 8..{256 << 20}, found {src['max_packet_bytes']}",
+                              key="source.max_packet_bytes", problem="out of range")
+    if kind in ("serial", "analog", "tcp") and src["reconnect_max_s"] < src["reconnect_min_s"]:
         raise ConfigError("source.reconnect_max_s: must be >= source.reconnect_min_s", key="source.reconnect_max_s",
                           problem="less than reconnect_min_s")
     if kind == "udp" and src["format"] == "aestream" and not (src["width"] and src["height"]):
@@ -257,8 +287,8 @@ def validate(doc: Mapping[str, Any], path: Optional[str] = None) -> DaemonConfig
         if skind == "socket" and (opts["path"] is None) == (opts["address"] is None):
             raise ConfigError(f"{where}.path: a socket sink needs exactly one of path (Unix socket) or address",
                               key=f"{where}.path", problem="path or address")
-        if skind == "serial" and kind not in ("serial", "analog"):
-            raise ConfigError(f"{where}.kind: a serial sink replies over a serial source, but source.kind is {kind!r}",
+        if skind == "serial" and not (kind in ("serial", "analog") or (kind == "tcp" and src["format"] == "snnedge")):
+            raise ConfigError(f"{where}.kind: a serial sink replies over the source link (serial, analog, or tcp with format snnedge), but source.kind is {kind!r}",
                               key=f"{where}.kind", problem="needs a serial source")
         sinks.append(SinkConfig(skind, only, opts))
     http = _section("http", doc.get("http", {}), HTTP_KEYS)

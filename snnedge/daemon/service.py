@@ -27,7 +27,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..devices import (AnalogSerialSource, ReplaySource, SerialSource, SimulatedSource, Source, UdpSource, image_source,
+from ..devices import (AnalogSerialSource, Aedat4TcpSource, ReplaySource, SerialSource, SimulatedSource, Source, TcpServerSource,
+                       TcpSource, UdpSource, image_source,
                        now_ns, wav_source)
 from ..devices.base import Counters
 from ..engine import Engine
@@ -39,6 +40,7 @@ from ..stream import Stream, WindowResult, _labels_of, check_model_for_sensor
 from .config import DaemonConfig, SinkConfig, SourceConfig, load_config
 from .http import MetricsServer, Metric, cpu_seconds, render_prometheus, resident_memory_bytes
 from .logs import setup_logging
+from .memory import HeapTrimmer, heap_info
 from .notify import Notifier
 
 log = logging.getLogger("snnedge.daemon")
@@ -81,6 +83,14 @@ def build_source(cfg: SourceConfig) -> Source:
     if cfg.kind == "serial":
         return SerialSource(o["url"], baudrate=o["baudrate"], reconnect_min_s=o["reconnect_min_s"],
                             reconnect_max_s=o["reconnect_max_s"], read_timeout_s=o["read_timeout_s"])
+    if cfg.kind == "tcp":
+        timing = {k: o[k] for k in ("reconnect_min_s", "reconnect_max_s", "read_timeout_s")}
+        if o["format"] == "aedat4":
+            return Aedat4TcpSource("aedat4+tcp://" + o["connect"], width=o["width"], height=o["height"],
+                                   max_packet_bytes=o["max_packet_bytes"], **timing)
+        if o["listen"] is not None:
+            return TcpServerSource("tcp-listen://" + o["listen"], on_second=o["on_second"], **timing)
+        return TcpSource("tcp://" + o["connect"], **timing)
     if cfg.kind == "udp":
         return UdpSource(o["bind"], format=o["format"], width=o["width"], height=o["height"])
     if cfg.kind == "replay":
@@ -223,6 +233,7 @@ class Daemon:
         self.last_result_ns: Optional[int] = None
         self.ready = threading.Event()
         self.model_path = config.model_path
+        self.heap_trimmer = HeapTrimmer()  # see snnedge/daemon/memory.py for why
 
     # -- requests from signals or other threads --------------------------------------------
 
@@ -341,6 +352,9 @@ class Daemon:
                 timeout = max(0.0, next_ping - time.monotonic())
             if self.checkpoint.interval_s > 0:
                 timeout = min(timeout if timeout is not None else 3600.0, self.checkpoint.interval_s)
+            trim_in = self.heap_trimmer.seconds_to_next()
+            if trim_in is not None:
+                timeout = trim_in if timeout is None else min(timeout, trim_in)
             if not self._requests:
                 try:
                     select.select([self._wake_r], [], [], timeout)
@@ -363,6 +377,8 @@ class Daemon:
                         return 1
                     log.info("source ended", extra={"fields": {"event": "daemon.source_ended"}})
                     return 0
+            if self.stream is not None:
+                self.heap_trimmer.maybe(self.stream.counters.get("events_in"))
             if interval and time.monotonic() >= next_ping:
                 if self._healthy_for_watchdog(interval):
                     self.notifier.watchdog()
@@ -504,6 +520,14 @@ class Daemon:
         m.append(("snnedge_synops_per_second", "gauge", "Synaptic operations per second over the last 10 s.",
                   [({}, round(self.synops_per_second(), 1))]))
         m.append(("snnedge_resident_memory_bytes", "gauge", "Resident set size.", [({}, resident_memory_bytes())]))
+        heap = heap_info()
+        if heap:
+            m.append(("snnedge_heap_bytes", "gauge", "C heap (glibc malloc, all arenas): in use, free but kept, "
+                      "from the system.", [({"kind": k}, float(v)) for k, v in sorted(heap.items())]))
+        counter("snnedge_heap_trims_total", "malloc_trim calls (at most one a minute, only after activity).",
+                self.heap_trimmer.calls)
+        counter("snnedge_heap_trim_released_bytes_total", "Resident memory malloc_trim gave back.",
+                self.heap_trimmer.released_bytes)
         counter("snnedge_cpu_seconds_total", "User and system CPU time.", round(cpu_seconds(), 3))
         counter("snnedge_reconnects_total", "Reconnections to the source.", snap.get("reconnects"))
         counter("snnedge_disconnects_total", "Source links lost.", snap.get("disconnects"))

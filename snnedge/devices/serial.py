@@ -1,5 +1,7 @@
 """A sensor that speaks the wire protocol over any pyserial URL: a serial device or pty path,
-``socket://host:port`` (TCP), ``rfc2217://host:port``, ``loop://``.
+``socket://host:port`` (TCP), ``rfc2217://host:port``, ``loop://``. ``snnedge.devices.tcp``
+reuses this class (its reader, handshake and reconnection) with plain sockets in place of the
+pyserial port: TCP client and server, and the AEDAT 4 network stream.
 
 The reader blocks in ``select`` on the port and a wake-up pipe (timeout ``read_timeout_s``
 only so a silent link is noticed); it never polls. When the device disappears (read error,
@@ -180,6 +182,10 @@ class SerialSource(Source):
             raise DeviceError(f"cannot open {self.url}: {e}", url=self.url, problem=str(e)) from None
         return port
 
+    def _peer_text(self, port: Any) -> str:
+        """`` (peer HOST:PORT)`` for logs where the link has a peer address, else ``""``."""
+        return ""
+
     def _fileno(self, port: Any) -> Optional[int]:
         try:
             return int(port.fileno())
@@ -288,6 +294,8 @@ class SerialSource(Source):
             while not self.closed:
                 try:
                     port = self._open()
+                    if port is None:  # closed while waiting for a connection (a listening source)
+                        return
                 except (serial.SerialException, OSError) as e:
                     self.counters.add("connect_failures")
                     self.last_error = str(e)
@@ -302,8 +310,8 @@ class SerialSource(Source):
                 self.connected = True
                 if not first:
                     self.counters.add("reconnects")
-                log.info("connected to %s", self.url, extra={"fields": {"event": "source.connected", "url": self.url,
-                                                                       "reconnect": not first}})
+                log.info("connected to %s%s", self.url, self._peer_text(port),
+                         extra={"fields": {"event": "source.connected", "url": self.url, "reconnect": not first}})
                 first = False
                 self._session_good = False
                 try:

@@ -1,5 +1,5 @@
 """The sensor simulator behind ``snnedge simulate``: a process that speaks the wire protocol
-over a pseudo-terminal, a TCP server socket or UDP, and emits events from a synthetic scene or
+over a pseudo-terminal, a TCP server socket, a TCP connection it dials, or UDP, and emits events from a synthetic scene or
 a recording at a chosen event rate, so everything can be tried without hardware.
 
 It can also misbehave on purpose (``faults``): flip bits in frames (CRC errors), cut frames
@@ -273,6 +273,60 @@ class TcpLink(Link):
         self.server.close()
 
 
+class TcpClientLink(TcpLink):
+    """Dials a host that listens (``tcp-listen://`` on the host): the sensor is the TCP client.
+    Not connected, it tries again every ``retry_s`` (at the start of a frame period, before
+    anything is sent, so a new connection always gets the HELLO before events); frames sent
+    while no host is connected are lost and counted (``unsent``)."""
+
+    def __init__(self, address: str, retry_s: float = 0.2) -> None:
+        self.target = parse_address(address, "connect")
+        self.address = self.target
+        self.retry_s = retry_s
+        self.clients = {}
+        self.new_clients = []
+        self._next_try = 0.0
+
+    def _dial(self) -> None:
+        if self.clients or time.monotonic() < self._next_try:
+            return
+        self._next_try = time.monotonic() + self.retry_s
+        try:
+            conn = socket.create_connection(self.target, timeout=1.0)
+        except OSError:
+            return
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.clients[conn.fileno()] = (conn, bytearray())
+        self.new_clients.append(conn.fileno())
+
+    def fds(self) -> List[int]:
+        self._dial()
+        return list(self.clients)
+
+    def on_readable(self, fd: int) -> List[bytes]:
+        if fd not in self.clients:
+            return []
+        conn, _ = self.clients[fd]
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return []
+        except OSError:
+            data = b""
+        if not data:
+            self.drop_client(fd)
+            return []
+        return [data]
+
+    def describe(self) -> Dict[str, Any]:
+        return {"connect": f"{self.target[0]}:{self.target[1]}"}
+
+    def close(self) -> None:
+        for fd in list(self.clients):
+            self.drop_client(fd)
+
+
 class UdpLink(Link):
     """Datagrams to ``address``: one snnedge frame each, or AEStream/spif words."""
 
@@ -498,6 +552,8 @@ def main(a: Any) -> int:
     link: Link
     if a.listen:
         link = TcpLink(a.listen)
+    elif a.connect:
+        link = TcpClientLink(a.connect)
     elif a.udp:
         link = UdpLink(a.udp, a.format)
     else:
@@ -545,5 +601,5 @@ def main(a: Any) -> int:
     return 0
 
 
-__all__ = ["Simulator", "Scene", "PtyLink", "TcpLink", "UdpLink", "parse_faults", "make_scene", "SimStats",
+__all__ = ["Simulator", "Scene", "PtyLink", "TcpLink", "TcpClientLink", "UdpLink", "parse_faults", "make_scene", "SimStats",
            "PROTOCOL_VERSION"]

@@ -10,7 +10,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use snnedge_core::event::{events_from_bytes, events_into_words, EVENT_RECORD_BYTES};
-use snnedge_core::io::aedat4::Aedat4Compression;
+use snnedge_core::io::aedat4::{Aedat4Compression, Aedat4Decoder, MAX_PACKET};
+use snnedge_core::io::decode::Decoder;
+use snnedge_core::io::header::{parse_aedat4_stream_header, BodyParams, HeaderParse};
 use snnedge_core::io::reader::{self, EventReader, OnError};
 use snnedge_core::io::writer::EventWriter;
 use snnedge_core::io::Format;
@@ -49,6 +51,9 @@ fn words<'py>(py: Python<'py>, events: Vec<Event>) -> Bound<'py, PyArray1<u64>> 
 
 /// Decoded words and the exception that ended decoding, if any.
 type EventsAndError<'py> = (Bound<'py, PyArray1<u64>>, usize, Option<Py<PyAny>>);
+
+/// Decoded words and the fault that rejected the input, if any.
+type EventsAndFault<'py> = (Bound<'py, PyArray1<u64>>, Option<Py<PyAny>>);
 
 /// A streaming reader of one event file (Rust formats).
 #[pyclass(name = "EventReader", module = "snnedge._core")]
@@ -278,6 +283,120 @@ fn closed(py: Python<'_>) -> PyErr {
     )
 }
 
+/// The packet decoder of an AEDAT 4 network stream (DV's network output, dv-processing's
+/// `NetworkWriter`): built from the stream's IOHeader, then fed one whole packet at a time
+/// (`i32 stream id`, `u32 size`, `size` bytes). The socket, the framing and the size checks
+/// before reading a packet are the Python source's job (`snnedge.devices.tcp`); the packet
+/// itself is decoded by the same `Aedat4Decoder` as an `.aedat4` file.
+#[pyclass(name = "Aedat4StreamDecoder", module = "snnedge._core")]
+pub struct PyAedat4StreamDecoder {
+    decoder: Aedat4Decoder,
+    sensor_size: Option<(u16, u16)>,
+    compression: i32,
+    event_streams: Vec<i32>,
+    streams: Vec<(i32, String)>,
+}
+
+#[pymethods]
+impl PyAedat4StreamDecoder {
+    /// `header`: the size-prefixed IOHeader flatbuffer the stream starts with (all of it).
+    #[new]
+    fn new(py: Python<'_>, header: &[u8]) -> PyResult<Self> {
+        match parse_aedat4_stream_header(header).map_err(|e| to_py_err(py, e))? {
+            HeaderParse::Need(n) => Err(to_py_err(
+                py,
+                Error::Truncated {
+                    format: Format::Aedat4.name(),
+                    offset: 0,
+                    expected: format!("an IOHeader of {n} bytes"),
+                    found: format!("{} bytes", header.len()),
+                },
+            )),
+            HeaderParse::Done(h) => match h.params {
+                BodyParams::Aedat4 { compression, event_streams, streams, .. } => Ok(PyAedat4StreamDecoder {
+                    decoder: Aedat4Decoder::new(
+                        compression,
+                        event_streams.clone(),
+                        streams.iter().map(|s| s.0).collect(),
+                    ),
+                    sensor_size: h.sensor_size,
+                    compression,
+                    event_streams,
+                    streams,
+                }),
+                _ => Err(to_py_err(
+                    py,
+                    Error::EventFormat {
+                        format: Format::Aedat4.name(),
+                        offset: 0,
+                        expected: "an AEDAT 4 IOHeader".into(),
+                        found: "another header".into(),
+                    },
+                )),
+            },
+        }
+    }
+
+    /// Decodes one whole packet (its 8-byte header included): uint64 words (2 per event) and
+    /// the fault that made the packet be rejected whole (an `EventFormatError`), or None.
+    /// Packets of streams that carry no events (frames, IMU, triggers) give no events.
+    fn decode<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<EventsAndFault<'py>> {
+        let decoder = &mut self.decoder;
+        let mut out: Vec<Event> = Vec::new();
+        let result = py.detach(|| decoder.decode(packet, &mut out));
+        let fault = match result {
+            Ok(p) if p.consumed == packet.len() => None,
+            Ok(p) => Some(Error::Truncated {
+                format: Format::Aedat4.name(),
+                offset: p.consumed as u64,
+                expected: format!("a packet of {} bytes", p.need),
+                found: format!("{} bytes", packet.len() - p.consumed),
+            }),
+            Err(f) => {
+                out.clear();
+                Some(Error::EventFormat {
+                    format: Format::Aedat4.name(),
+                    offset: f.at as u64,
+                    expected: f.expected,
+                    found: f.found,
+                })
+            }
+        };
+        let err = fault.map(|e| to_py_err(py, e).into_value(py).into_any());
+        Ok((words(py, out), err))
+    }
+
+    /// Sensor (width, height) of the first event stream, when the description gives it.
+    #[getter]
+    fn sensor_size(&self) -> Option<(u16, u16)> {
+        self.sensor_size
+    }
+
+    /// Compression enum of the IOHeader (0 none, 1/2 LZ4, 3/4 Zstd).
+    #[getter]
+    fn compression(&self) -> i32 {
+        self.compression
+    }
+
+    /// Stream ids whose packets hold polarity events.
+    #[getter]
+    fn event_streams(&self) -> Vec<i32> {
+        self.event_streams.clone()
+    }
+
+    /// All declared streams: (id, type identifier).
+    #[getter]
+    fn streams(&self) -> Vec<(i32, String)> {
+        self.streams.clone()
+    }
+
+    /// Largest packet body the decoder accepts (bytes).
+    #[classattr]
+    fn max_packet_bytes() -> usize {
+        MAX_PACKET
+    }
+}
+
 /// Header, file size and (where cheap) event count of an event file, as a dict.
 #[pyfunction]
 #[pyo3(signature = (path, format=None))]
@@ -303,6 +422,7 @@ pub fn probe<'py>(py: Python<'py>, path: &str, format: Option<&str>) -> PyResult
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEventReader>()?;
     m.add_class::<PyEventWriter>()?;
+    m.add_class::<PyAedat4StreamDecoder>()?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     Ok(())
 }

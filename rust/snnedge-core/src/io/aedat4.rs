@@ -294,8 +294,33 @@ pub fn aedat4_packet(events: &[Event], compression: Aedat4Compression, out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::header::{parse_header, BodyParams, HeaderParse};
+    use crate::io::header::{parse_aedat4_stream_header, parse_header, BodyParams, HeaderParse};
     use alloc::vec;
+
+    /// The network stream is the file without its 14-byte magic line: the same header parse
+    /// and the same packet decoder, with offsets counted from the stream's first byte.
+    #[test]
+    fn network_stream_header_is_the_file_header_without_magic() {
+        let events = vec![Event::new(10, 1, 2, 1), Event::new(11, 63, 47, 0)];
+        let mut file = aedat4_header(Aedat4Compression::Lz4, 64, 48);
+        aedat4_packet(&events, Aedat4Compression::Lz4, &mut file);
+        let stream = &file[14..];
+        assert_eq!(parse_aedat4_stream_header(&stream[..3]).unwrap(), HeaderParse::Need(4));
+        let n = u32::from_le_bytes([stream[0], stream[1], stream[2], stream[3]]) as usize;
+        assert_eq!(parse_aedat4_stream_header(&stream[..10]).unwrap(), HeaderParse::Need(4 + n));
+        let HeaderParse::Done(h) = parse_aedat4_stream_header(stream).unwrap() else { panic!() };
+        assert_eq!((h.sensor_size, h.data_offset), (Some((64, 48)), 4 + n));
+        let BodyParams::Aedat4 { compression, event_streams, streams, .. } = h.params else { panic!() };
+        let mut d = Aedat4Decoder::new(compression, event_streams, streams.iter().map(|s| s.0).collect());
+        let mut out = Vec::new();
+        d.decode(&stream[h.data_offset..], &mut out).unwrap();
+        assert_eq!(out, events);
+        // an oversize IOHeader size is refused before anything is read or allocated
+        let huge = [0xff, 0xff, 0xff, 0x7f];
+        assert!(parse_aedat4_stream_header(&huge).is_err());
+        // a stream that is not AEDAT 4 (the file magic itself, read as a size) is refused
+        assert!(parse_aedat4_stream_header(&file).is_err());
+    }
 
     #[test]
     fn written_file_reads_back_for_each_codec() {

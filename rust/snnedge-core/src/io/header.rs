@@ -607,7 +607,37 @@ fn parse_aedat4(prefix: &[u8], complete: bool) -> Result<HeaderParse, Error> {
             Ok(HeaderParse::Need(start + n))
         };
     }
-    let fb = Flat { buf: &prefix[start..start + n] };
+    parse_ioheader(&prefix[start..start + n], start).map(HeaderParse::Done)
+}
+
+/// The header of an AEDAT 4 network stream (what DV's network output and dv-processing's
+/// `NetworkWriter` send first on each connection): the file's IOHeader, size-prefixed, without
+/// the file's `#!AER-DAT4.0` magic line. `prefix` starts at the size; the packets that follow
+/// (`data_offset` on) are framed as in a file. No file data table: `data_table_position` -1.
+pub fn parse_aedat4_stream_header(prefix: &[u8]) -> Result<HeaderParse, Error> {
+    let f = Format::Aedat4;
+    if prefix.len() < 4 {
+        return Ok(HeaderParse::Need(4));
+    }
+    let n = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    if n > MAX_AEDAT4_HEADER {
+        return Err(fmt_err(f, 0, format!("an IOHeader size below {MAX_AEDAT4_HEADER} bytes"), format!("{n}")));
+    }
+    if prefix.len() < 4 + n {
+        return Ok(HeaderParse::Need(4 + n));
+    }
+    let mut header = parse_ioheader(&prefix[4..4 + n], 4)?;
+    if let BodyParams::Aedat4 { data_table_position, .. } = &mut header.params {
+        *data_table_position = -1;
+    }
+    Ok(HeaderParse::Done(header))
+}
+
+/// The IOHeader flatbuffer `buf`, found at byte `start` of the input (for error offsets).
+fn parse_ioheader(buf: &[u8], start: usize) -> Result<Header, Error> {
+    let f = Format::Aedat4;
+    let n = buf.len();
+    let fb = Flat { buf };
     let bad = |what: &str| fmt_err(f, start, "a valid IOHeader flatbuffer", what.to_string());
     let root = fb.u32(0).ok_or_else(|| bad("fewer than 4 bytes"))? as usize;
     if fb.buf.get(4..8) != Some(b"IOHE") {
@@ -646,13 +676,13 @@ fn parse_aedat4(prefix: &[u8], complete: bool) -> Result<HeaderParse, Error> {
         metadata.push((format!("stream{id}"), t.clone()));
     }
     metadata.push(("description".to_owned(), description));
-    Ok(HeaderParse::Done(Header {
+    Ok(Header {
         format: f,
         sensor_size,
         metadata,
         data_offset: start + n,
         params: BodyParams::Aedat4 { compression, data_table_position, event_streams, streams },
-    }))
+    })
 }
 
 /// Stream ids and type identifiers (`EVTS`, `FRME`, `IMUS`, `TRIG`), and the `sizeX`/`sizeY` of
