@@ -91,7 +91,7 @@ class SensorInfo:
     def from_header(cls, h: Dict[str, Any], offset: int = 0) -> "SensorInfo":
         def need(key: str, kind: type, lo: int = 0, hi: int = 2**63) -> Any:
             v = h.get(key)
-            if not isinstance(v, kind) or isinstance(v, bool) or (kind is int and not lo <= v <= hi):
+            if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, int) and not lo <= v <= hi):
                 raise FrameError(f"HELLO at byte {offset}: field {key!r} must be {kind.__name__} in {lo}..{hi}, "
                                  f"found {v!r}", offset=offset, reason="header")
             return v

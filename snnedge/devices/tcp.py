@@ -186,13 +186,14 @@ class TcpServerSource(TcpSource):
             if self._wake_r in ready:
                 os.read(self._wake_r, 64)
                 continue
-            port = self._accept()
-            if port is not None:
-                return port
+            accepted = self._accept()
+            if accepted is not None:
+                return accepted
         return None
 
     def _read(self, port: Any, fd: Optional[int]) -> bytes:
-        ready, _, _ = select.select([fd, self._wake_r, self.server.fileno()], [], [], self.read_timeout_s)
+        fds = [self._wake_r, self.server.fileno()] + ([fd] if fd is not None else [])
+        ready, _, _ = select.select(fds, [], [], self.read_timeout_s)
         if self._wake_r in ready:
             os.read(self._wake_r, 64)
             return b""
