@@ -311,7 +311,7 @@ def test_threshold_step_over_all_int16(threshold, reset, bits):
 
 
 def test_cli_run_main_job(tmp_path):
-    model = os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm")
+    model = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm"))
     r = subprocess.run([sys.executable, "-m", "snnedge", "run", "--duration", "3", "--json", "--model", model],
                        capture_output=True, text=True, check=True, cwd=tmp_path)
     import json
@@ -386,15 +386,15 @@ def test_theta_init_is_a_per_neuron_threshold(tmp_path):
         se.Model((1,), 1000, [se.LI("o", (3,), decay_mem=3, theta_init=[1, 2, 3])], [se.Dense("fc", "input", "o", w)])
 
 
-def test_cli_output_into_a_closed_pipe_ends_quietly():
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path):
     """`snnedge info MODEL | head`: when the reader has gone, the command stops without a
     traceback or an error message (exit status 141, as for SIGPIPE)."""
-    model = os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm")
+    model = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "firmware_models", "motion_direction.snnm"))
     r, w = os.pipe()
     os.close(r)  # the reader is gone before anything is written
     try:
         p = subprocess.run([sys.executable, "-m", "snnedge", "info", model], stdout=w, stderr=subprocess.PIPE,
-                           timeout=60)
+                           timeout=60, cwd=tmp_path)  # outside the source tree: the installed package
     finally:
         os.close(w)
     assert p.returncode == 141
