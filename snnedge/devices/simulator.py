@@ -210,10 +210,20 @@ class TcpLink(Link):
                 conn, _ = self.server.accept()
             except BlockingIOError:
                 return []
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.clients[conn.fileno()] = (conn, bytearray())
-            self.new_clients.append(conn.fileno())
+            self._adopt(conn)
+            return []
+        return self._receive(fd)
+
+    def _adopt(self, conn: socket.socket) -> None:
+        """A new host connection: non-blocking, no Nagle delay, greeted at the next frame."""
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.clients[conn.fileno()] = (conn, bytearray())
+        self.new_clients.append(conn.fileno())
+
+    def _receive(self, fd: int) -> List[bytes]:
+        """What a host sent; a closed or failed connection is dropped."""
+        if fd not in self.clients:
             return []
         conn, _ = self.clients[fd]
         try:
@@ -295,29 +305,14 @@ class TcpClientLink(TcpLink):
             conn = socket.create_connection(self.target, timeout=1.0)
         except OSError:
             return
-        conn.setblocking(False)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.clients[conn.fileno()] = (conn, bytearray())
-        self.new_clients.append(conn.fileno())
+        self._adopt(conn)
 
     def fds(self) -> List[int]:
         self._dial()
         return list(self.clients)
 
     def on_readable(self, fd: int) -> List[bytes]:
-        if fd not in self.clients:
-            return []
-        conn, _ = self.clients[fd]
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return []
-        except OSError:
-            data = b""
-        if not data:
-            self.drop_client(fd)
-            return []
-        return [data]
+        return self._receive(fd)
 
     def describe(self) -> Dict[str, Any]:
         return {"connect": f"{self.target[0]}:{self.target[1]}"}
